@@ -1,0 +1,339 @@
+"""The embedded local hub: a directory of content-addressed releases that works offline.
+
+Layout (one folder per repository)::
+
+    ROOT/models/<ns>/<name>/objects/<sha256>      file contents, named by their sha256
+    ROOT/models/<ns>/<name>/commits/<id>.json     {"id", "parent", "message", "date", "files": {path: {sha256, size}}}
+    ROOT/models/<ns>/<name>/refs.json             {"heads": {"main": id}, "tags": {"v1": id}}
+    ROOT/models/<ns>/<name>/.lock                 serialises writers (processes and server threads)
+
+A commit id is git-like: 40 hex of sha1 over the parent, the file table and the message, so equal content
+gives equal ids. A publish writes the blobs, then the commit file, then replaces `refs.json` — each
+atomically (temp file, fsync, rename). Moving the refs is the commit point, and because branch heads and
+tags live in one file, the branch and the release tag move together: a publish killed at any moment leaves
+no new revision and no tag (only unreferenced blobs, which are harmless).
+
+A pull copies the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/`, hashing each byte on
+the way (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
+verified; a pull killed mid-way leaves only a temp folder that nothing trusts. A warm pull re-hashes the
+cached files (cheap next to loading them) so a file altered in the cache is never loaded.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hub import _hooks
+from hub.base import (COMMIT_RE, Hub, Release, Snapshot, cache_dir, check_repo_id, check_revision)
+from hub.constants import DEFAULT_REVISION, HOST_FILES
+from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
+                        RevisionNotFoundError, ref)
+from hub.manifest import list_files, verify_folder
+from zoo.io import fsync_dir, write_json
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+def commit_id(parent: str | None, files: dict, message: str) -> str:
+    """Content-derived commit id: sha1 over parent, the sorted file table and the message."""
+    payload = json.dumps({"parent": parent, "files": {k: files[k] for k in sorted(files)},
+                          "message": message}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(payload.encode()).hexdigest()
+
+
+def check_path(path: str) -> str:
+    """A file path inside a repository: relative, posix, no '..', no hidden temp names."""
+    parts = str(path).split("/")
+    if (not path or path.startswith("/") or "\\" in path
+            or any(p in ("", ".", "..") for p in parts)):
+        raise ValueError(f"Invalid file path in a repository: {path!r} (relative posix paths only).")
+    return path
+
+
+class LocalHub(Hub):
+    """A hub in a local directory (the default: `$FACEZOO_HOME/hub`). Also what `facezoo hub serve` serves."""
+
+    def __init__(self, root):
+        self.root = Path(root).expanduser().resolve()
+        self.description = f"local hub at {self.root}"
+
+    # ---- repositories -------------------------------------------------------------------------
+    def repo_dir(self, repo_id: str) -> Path:
+        ns, name = check_repo_id(repo_id).split("/")
+        return self.root / "models" / ns / name
+
+    def repo_exists(self, repo_id: str) -> bool:
+        return (self.repo_dir(repo_id) / "commits").is_dir()
+
+    def create_repo(self, repo_id: str, exist_ok: bool = True) -> bool:
+        """Create an empty repository; return False (or raise unless exist_ok) if it already exists."""
+        repo = self.repo_dir(repo_id)
+        if self.repo_exists(repo_id):
+            if not exist_ok:
+                raise ReleaseExistsError(f"Repository {repo_id} already exists on {self.description}.")
+            return False
+        for sub in ("objects", "commits"):
+            (repo / sub).mkdir(parents=True, exist_ok=True)
+        return True
+
+    def list_repos(self) -> list[str]:
+        models = self.root / "models"
+        if not models.is_dir():
+            return []
+        return sorted(f"{ns.name}/{r.name}" for ns in models.iterdir() if ns.is_dir()
+                      for r in ns.iterdir() if (r / "commits").is_dir())
+
+    @contextlib.contextmanager
+    def _lock(self, repo_id: str):
+        from filelock import FileLock
+        repo = self.repo_dir(repo_id)
+        repo.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(repo / ".lock")):
+            yield
+
+    # ---- refs and commits ---------------------------------------------------------------------
+    def refs(self, repo_id: str) -> dict:
+        """{"heads": {branch: id}, "tags": {tag: id}} (empty for a new repository)."""
+        path = self.repo_dir(repo_id) / "refs.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            data = {}
+        return {"heads": dict(data.get("heads", {})), "tags": dict(data.get("tags", {}))}
+
+    def read_commit(self, repo_id: str, commit: str) -> dict:
+        path = self.repo_dir(repo_id) / "commits" / f"{commit}.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise RevisionNotFoundError(f"{ref(repo_id, commit)}: commit not found on "
+                                        f"{self.description}.") from None
+
+    def resolve(self, repo_id: str, revision: str | None = None) -> str:
+        revision = check_revision(revision)
+        if not self.repo_exists(repo_id):
+            raise NotPublishedError(
+                f"Repository {repo_id} is not on the {self.description} (asked for {ref(repo_id, revision)}). "
+                "Publish it with `facezoo publish PATH REPO`, or choose another hub with --hub / $FACEZOO_HUB.")
+        refs = self.refs(repo_id)
+        name = revision
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if revision.startswith(prefix):
+                name = revision[len(prefix):]
+        found = refs["heads"].get(name) or refs["tags"].get(name)
+        if found:
+            return found
+        if COMMIT_RE.match(revision) and (self.repo_dir(repo_id) / "commits" / f"{revision}.json").is_file():
+            return revision
+        known = sorted(refs["tags"]) or ["(no releases yet)"]
+        raise RevisionNotFoundError(
+            f"{ref(repo_id, revision)}: no such tag, branch or commit on the {self.description}. "
+            f"Releases: {', '.join(known)}; branches: {', '.join(sorted(refs['heads'])) or '(none)'}.")
+
+    def list_releases(self, repo_id: str) -> list[tuple[str, str]]:
+        if not self.repo_exists(repo_id):
+            raise NotPublishedError(f"Repository {repo_id} is not on the {self.description}.")
+        return sorted(self.refs(repo_id)["tags"].items())
+
+    # ---- blobs --------------------------------------------------------------------------------
+    def blob_path(self, repo_id: str, sha256: str) -> Path:
+        if not all(c in "0123456789abcdef" for c in sha256) or len(sha256) != 64:
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.repo_dir(repo_id) / "objects" / sha256
+
+    def put_blob(self, repo_id: str, chunks) -> dict:
+        """Store the bytes of `chunks` (an iterable of bytes) as a blob; return {"sha256", "size"}."""
+        objects = self.repo_dir(repo_id) / "objects"
+        objects.mkdir(parents=True, exist_ok=True)
+        h, size = hashlib.sha256(), 0
+        fd, tmp = tempfile.mkstemp(prefix=".blob.", suffix=".tmp", dir=objects)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in chunks:
+                    h.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            digest = h.hexdigest()
+            final = objects / digest
+            if final.is_file() and final.stat().st_size == size:
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, final)
+                fsync_dir(objects)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return {"sha256": digest, "size": size}
+
+    def put_file(self, repo_id: str, path) -> dict:
+        def chunks():
+            with open(path, "rb") as f:
+                while block := f.read(_CHUNK):
+                    yield block
+        return self.put_blob(repo_id, chunks())
+
+    # ---- writes -------------------------------------------------------------------------------
+    def commit(self, repo_id: str, files: dict, *, message: str, branch: str = DEFAULT_REVISION,
+               deletions=(), replace: bool = False, parent: str | None = None,
+               tag: str | None = None) -> str:
+        """Make one commit on `branch` from stored blobs and move the branch (and `tag`) atomically.
+
+        Args:
+            files: {path: {"sha256", "size"}} of blobs already stored with `put_blob`.
+            deletions: paths (or folder prefixes ending in "/") to drop from the parent's tree.
+            replace: start from an empty tree (a release is exactly its files) instead of the parent's.
+            parent: if given, the commit fails unless the branch head is still this commit.
+            tag: a release tag to create on the new commit in the same atomic step.
+
+        Returns:
+            The commit id. An unchanged tree makes no new commit (the head is returned, and tagged).
+        """
+        check_repo_id(repo_id)
+        branch = check_revision(branch)
+        if tag is not None:
+            check_revision(tag)
+        for path in files:
+            check_path(path)
+        with self._lock(repo_id):
+            if not self.repo_exists(repo_id):
+                raise NotPublishedError(f"Repository {repo_id} does not exist on the {self.description}; "
+                                        "create it first.")
+            refs = self.refs(repo_id)
+            head = refs["heads"].get(branch)
+            if parent is not None and parent != head:
+                raise HubError(f"{ref(repo_id, branch)} moved to {head} while committing on top of {parent}; "
+                               "retry.")
+            if tag is not None and tag in refs["tags"]:
+                raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists (commit {refs['tags'][tag]}); "
+                                         "releases are immutable: publish under a new tag.")
+            old_tree = self.read_commit(repo_id, head)["files"] if head else {}
+            tree = {} if replace else dict(old_tree)
+            for path in deletions:
+                path = str(path)
+                tree = {p: v for p, v in tree.items()
+                        if p != path.rstrip("/") and not p.startswith(path.rstrip("/") + "/")}
+            tree.update({p: {"sha256": v["sha256"], "size": int(v["size"])} for p, v in files.items()})
+            for path, entry in tree.items():
+                if not self.blob_path(repo_id, entry["sha256"]).is_file():
+                    raise IntegrityError(f"{ref(repo_id, branch)}: blob for {path} was never uploaded.")
+            if head and tree == old_tree:
+                new = head
+            else:
+                new = commit_id(head, tree, message)
+                record = {"id": new, "parent": head, "message": message,
+                          "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+                          "files": tree}
+                commit_path = self.repo_dir(repo_id) / "commits" / f"{new}.json"
+                if not commit_path.is_file():
+                    write_json(commit_path, record)
+            _hooks.pause("publish")
+            refs["heads"][branch] = new
+            if tag is not None:
+                refs["tags"][tag] = new
+            write_json(self.repo_dir(repo_id) / "refs.json", refs)   # the commit point
+        return new
+
+    def create_tag(self, repo_id: str, tag: str, revision: str | None = None, exist_ok: bool = False) -> str:
+        """Tag the commit `revision` resolves to; an existing tag is an error unless it is the same commit."""
+        tag = check_revision(tag)
+        with self._lock(repo_id):
+            target = self.resolve(repo_id, revision)
+            refs = self.refs(repo_id)
+            if tag in refs["tags"]:
+                if refs["tags"][tag] == target or exist_ok:
+                    return refs["tags"][tag]
+                raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists (commit {refs['tags'][tag]}); "
+                                         "releases are immutable: publish under a new tag.")
+            refs["tags"][tag] = target
+            write_json(self.repo_dir(repo_id) / "refs.json", refs)
+        return target
+
+    def publish_folder(self, folder, repo_id: str, *, tag: str | None = None,
+                       message: str | None = None) -> Release:
+        folder = Path(folder)
+        self.create_repo(repo_id, exist_ok=True)
+        if tag is not None and tag in self.refs(repo_id)["tags"]:
+            raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists; releases are immutable: "
+                                     "publish under a new tag.")
+        files = {name: self.put_file(repo_id, folder / name) for name in list_files(folder)}
+        message = message or (f"Release {tag}" if tag else "Publish with facezoo")
+        new = self.commit(repo_id, files, message=message, replace=True, tag=tag)
+        return Release(repo_id=repo_id, revision=new, tag=tag,
+                       files={k: v["sha256"] for k, v in files.items()},
+                       url_or_path=str(self.repo_dir(repo_id)))
+
+    # ---- reads --------------------------------------------------------------------------------
+    def pull(self, repo_id: str, revision: str | None = None) -> Snapshot:
+        revision = check_revision(revision)
+        commit = self.resolve(repo_id, revision)
+        files = self.read_commit(repo_id, commit)["files"]
+        ns, name = repo_id.split("/")
+        parent = cache_dir() / ns / name
+        final = parent / commit
+        if final.is_dir():
+            try:
+                return Snapshot(repo_id, commit, final, verify_folder(final, repo_id, revision, known=files))
+            except IntegrityError as exc:
+                log.warning("Cached copy of %s failed verification (%s); fetching it again.",
+                            ref(repo_id, revision), exc)
+        from filelock import FileLock
+        (parent / ".locks").mkdir(parents=True, exist_ok=True)
+        with FileLock(str(parent / ".locks" / f"{commit}.lock")):
+            if final.is_dir():
+                try:
+                    return Snapshot(repo_id, commit, final, verify_folder(final, repo_id, revision, known=files))
+                except IntegrityError:
+                    shutil.rmtree(final)
+            for stale in parent.glob(f".tmp-{commit}-*"):      # left by a killed pull; we hold the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{commit}-", dir=parent))
+            try:
+                for i, (path, entry) in enumerate(sorted(files.items())):
+                    if path in HOST_FILES:
+                        continue
+                    self._copy_verified(repo_id, revision, path, entry, tmp / path)
+                    if i == 0:
+                        _hooks.pause("pull")
+                manifest = verify_folder(tmp, repo_id, revision, known=files)
+                fsync_dir(tmp)
+                os.rename(tmp, final)
+                fsync_dir(parent)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return Snapshot(repo_id, commit, final, manifest)
+
+    def _copy_verified(self, repo_id, revision, path, entry, dest: Path) -> None:
+        """Copy one blob to `dest`, hashing as it goes; a tampered or missing blob raises IntegrityError."""
+        src = self.blob_path(repo_id, entry["sha256"])
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        try:
+            with open(src, "rb") as fin, open(dest, "wb") as fout:
+                while block := fin.read(_CHUNK):
+                    h.update(block)
+                    fout.write(block)
+                fout.flush()
+                os.fsync(fout.fileno())
+        except FileNotFoundError:
+            raise IntegrityError(f"{ref(repo_id, revision)}: the hub lost the content of {path}; "
+                                 "nothing was loaded. Publish the release again.") from None
+        if h.hexdigest() != entry["sha256"]:
+            raise IntegrityError(f"{ref(repo_id, revision)}: sha256 mismatch for {path} on the "
+                                 f"{self.description}: the stored file was altered or corrupted; "
+                                 "nothing was loaded.")
+
+    def tree(self, repo_id: str, commit: str) -> dict:
+        """{path: {"sha256", "size"}} of one commit."""
+        return self.read_commit(repo_id, commit)["files"]

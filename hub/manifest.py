@@ -1,0 +1,135 @@
+"""`facezoo.json`: the release manifest, and the sha256 checks that run before Keras reads a byte.
+
+The manifest holds the metadata the publisher passed (spec, input size, normalisation, alignment
+template, corpus, metrics, parent, training) plus a `{"sha256", "size"}` entry for every other file
+of the release. A pull trusts a folder only when every listed file is present with its hash, and no
+file outside the list (except what a Hub adds on its own, `.gitattributes`) is there for Keras to read.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+
+from hub.constants import (FORMAT_VERSION, HOST_FILES, MANIFEST_FILE, MANIFEST_FORMAT,
+                           METADATA_FILE)
+from hub.errors import IntegrityError, ref
+from zoo.io import sha256_file, write_json
+
+# Keys the manifest owns; metadata cannot override them.
+RESERVED = ("format", "format_version", "files", "created", "keras_version")
+
+
+def file_entry(path) -> dict:
+    return {"sha256": sha256_file(path), "size": os.path.getsize(path)}
+
+
+def list_files(folder) -> list[str]:
+    """Every regular file under `folder`, as sorted posix paths relative to it (temp files skipped)."""
+    folder = Path(folder)
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith(".") and name not in HOST_FILES:
+                continue
+            out.append((Path(root) / name).relative_to(folder).as_posix())
+    return sorted(out)
+
+
+def build_manifest(folder, metadata: dict | None = None) -> dict:
+    """The manifest of a staged release folder: metadata + sha256/size of every file but itself."""
+    folder = Path(folder)
+    metadata = dict(metadata or {})
+    for key in RESERVED:
+        metadata.pop(key, None)
+    keras_version = None
+    meta_path = folder / METADATA_FILE
+    if meta_path.is_file():
+        keras_version = json.loads(meta_path.read_text()).get("keras_version")
+    files = {name: file_entry(folder / name) for name in list_files(folder)
+             if name != MANIFEST_FILE and name not in HOST_FILES}
+    return {
+        "format": MANIFEST_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "keras_version": keras_version,
+        "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        **metadata,
+        "files": files,
+    }
+
+
+def write_manifest(folder, manifest: dict) -> Path:
+    path = Path(folder) / MANIFEST_FILE
+    write_json(path, manifest)
+    return path
+
+
+def read_manifest(folder, repo_id: str = "?", revision: str | None = None) -> dict:
+    """Parse `facezoo.json`; a missing or malformed one is an IntegrityError naming the release."""
+    path = Path(folder) / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IntegrityError(f"{ref(repo_id, revision)} has no {MANIFEST_FILE}: it is not a facezoo "
+                             "release (publish it with `facezoo publish`), nothing was loaded.") from None
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is unreadable ({exc}); "
+                             "nothing was loaded.") from None
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
+        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is not a facezoo manifest "
+                             f"(format={manifest.get('format')!r}); nothing was loaded.")
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise IntegrityError(f"{ref(repo_id, revision)} uses manifest format "
+                             f"{manifest.get('format_version')}, newer than this facezoo understands "
+                             f"({FORMAT_VERSION}): upgrade facezoo.")
+    return manifest
+
+
+def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
+                  known: dict | None = None) -> dict:
+    """Check every file of a release folder against its manifest; return the manifest.
+
+    Args:
+        folder: the release folder.
+        known: optional {path: {"sha256", "size"}} from a trusted source (the local hub's commit);
+            when given, `facezoo.json` itself must match it too.
+
+    Raises:
+        IntegrityError: a file is missing, extra, or differs from its recorded sha256/size.
+    """
+    folder = Path(folder)
+    if known is not None:
+        _check(folder, MANIFEST_FILE, known.get(MANIFEST_FILE), repo_id, revision)
+    manifest = read_manifest(folder, repo_id, revision)
+    expected = manifest["files"]
+    present = set(list_files(folder)) - {MANIFEST_FILE} - HOST_FILES
+    extra = sorted(present - set(expected))
+    if extra:
+        raise IntegrityError(f"{ref(repo_id, revision)}: files not listed in {MANIFEST_FILE}: "
+                             f"{', '.join(extra)}; nothing was loaded.")
+    for name, entry in expected.items():
+        if known is not None and known.get(name, {}).get("sha256") != entry.get("sha256"):
+            raise IntegrityError(f"{ref(repo_id, revision)}: {name} in {MANIFEST_FILE} disagrees with the "
+                                 "hub's commit; nothing was loaded.")
+        _check(folder, name, entry, repo_id, revision)
+    return manifest
+
+
+def _check(folder: Path, name: str, entry: dict | None, repo_id: str, revision: str | None) -> None:
+    path = folder / name
+    if entry is None:
+        raise IntegrityError(f"{ref(repo_id, revision)}: no recorded sha256 for {name}; nothing was loaded.")
+    if not path.is_file():
+        raise IntegrityError(f"{ref(repo_id, revision)}: {name} is missing; nothing was loaded. "
+                             "Pull again to repair the cache.")
+    size = path.stat().st_size
+    if "size" in entry and size != entry["size"]:
+        raise IntegrityError(f"{ref(repo_id, revision)}: {name} has {size} bytes, the manifest says "
+                             f"{entry['size']}; nothing was loaded.")
+    digest = sha256_file(path)
+    if digest != entry.get("sha256"):
+        raise IntegrityError(f"{ref(repo_id, revision)}: sha256 mismatch for {name} (got {digest[:12]}…, "
+                             f"expected {str(entry.get('sha256'))[:12]}…): the file was altered or corrupted; "
+                             "nothing was loaded.")

@@ -1,0 +1,101 @@
+"""Build a release in a temp folder and check it before anything is uploaded.
+
+Accepts a `keras.Model`, a `.keras` file, a Keras directory (`config.json`, `metadata.json`,
+`model.weights.h5`), or a run folder holding `encoder.keras`. The checks are structural and cheap
+(JSON parses, the weights are HDF5, nothing outside the Keras layout sneaks in); Keras is imported only
+when a model object must be saved.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from hub.constants import (CARD_FILE, CONFIG_FILE, HDF5_MAGIC, KERAS_FILES, MANIFEST_FILE,
+                           METADATA_FILE, WEIGHTS_FILE)
+from zoo.errors import FacezooError
+
+RUN_ENCODER_FILES = ("encoder.keras", "encoder")
+
+
+class StagingError(FacezooError, ValueError):
+    """The thing to publish is not a Keras model in a form facezoo can publish."""
+
+
+def _is_model(obj) -> bool:
+    return not isinstance(obj, (str, bytes, os.PathLike)) and hasattr(obj, "get_config") \
+        and hasattr(obj, "save")
+
+
+def stage_release(model_or_dir, dest) -> dict:
+    """Write the Keras directory layout of `model_or_dir` into the empty folder `dest`.
+
+    Returns:
+        The `facezoo.json` metadata found beside the source (a re-published release), else {}.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if _is_model(model_or_dir):
+        import keras
+        keras.saving.save_model(model_or_dir, str(dest), zipped=False)
+        check_keras_dir(dest, "the model")
+        return {}
+    src = Path(model_or_dir).expanduser()
+    if not src.exists():
+        raise FileNotFoundError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
+                                f"({', '.join(KERAS_FILES)}) or a run folder with encoder.keras.")
+    if src.is_dir() and not (src / CONFIG_FILE).is_file():
+        for name in RUN_ENCODER_FILES:
+            if (src / name).exists():
+                return stage_release(src / name, dest)
+        raise StagingError(f"{src} is neither a Keras directory (no {CONFIG_FILE}) nor a run folder "
+                           f"(no {' or '.join(RUN_ENCODER_FILES)}).")
+    if src.is_dir():
+        for path in src.rglob("*"):
+            rel = path.relative_to(src).as_posix()
+            if not path.is_file() or rel in (CARD_FILE, MANIFEST_FILE) or rel.startswith("."):
+                continue
+            if rel in KERAS_FILES or rel.startswith("assets/"):
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest / rel)
+        check_keras_dir(dest, str(src))
+        old = src / MANIFEST_FILE
+        if old.is_file():
+            data = json.loads(old.read_text())
+            return {k: v for k, v in data.items() if k not in ("files", "created", "format", "format_version")}
+        return {}
+    if not zipfile.is_zipfile(src):
+        raise StagingError(f"{src} is not a .keras archive (not a zip file). Save the model with "
+                           "`model.save('encoder.keras')`.")
+    with zipfile.ZipFile(src) as zf:
+        for info in zf.infolist():
+            rel = PurePosixPath(info.filename)
+            if info.is_dir() or rel.is_absolute() or ".." in rel.parts:
+                continue
+            name = rel.as_posix()
+            if name in KERAS_FILES or name.startswith("assets/"):
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as fin, open(dest / name, "wb") as fout:
+                    shutil.copyfileobj(fin, fout, 1 << 20)
+    check_keras_dir(dest, str(src))
+    return {}
+
+
+def check_keras_dir(folder, source: str) -> None:
+    """Raise StagingError unless `folder` holds a plausible Keras model (cheap, no Keras import)."""
+    folder = Path(folder)
+    for name in KERAS_FILES:
+        if not (folder / name).is_file():
+            raise StagingError(f"{source}: {name} is missing; a release needs {', '.join(KERAS_FILES)}. "
+                               "Save with `keras.saving.save_model(model, DIR, zipped=False)` or "
+                               "`model.save('encoder.keras')`.")
+    for name in (CONFIG_FILE, METADATA_FILE):
+        try:
+            json.loads((folder / name).read_text())
+        except ValueError as exc:
+            raise StagingError(f"{source}: {name} is not valid JSON ({exc}).") from None
+    with open(folder / WEIGHTS_FILE, "rb") as f:
+        if f.read(len(HDF5_MAGIC)) != HDF5_MAGIC:
+            raise StagingError(f"{source}: {WEIGHTS_FILE} is not an HDF5 file.")

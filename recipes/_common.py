@@ -1,0 +1,45 @@
+"""Shared bits of the recipes: error reporting and small argument helpers."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, without a traceback."""
+
+
+def run_reporting_errors(fn, args) -> int:
+    """Run a recipe; turn facezoo's own errors into a clear one-line message and exit code 2."""
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(message)s")
+    from zoo.errors import FacezooError
+    try:
+        code = fn(args)
+    except (FacezooError, UserError, FileNotFoundError, ValueError) as exc:
+        if os.environ.get("FACEZOO_TRACEBACK"):
+            raise
+        print(f"facezoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("facezoo: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+def main_for(module_name: str, add_arguments, run) -> None:
+    """`python -m recipes.NAME` entry point sharing the CLI's parser and error handling."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module_name}",
+                                     description=(sys.modules[module_name].__doc__ or "").strip())
+    add_arguments(parser)
+    sys.exit(run_reporting_errors(run, parser.parse_args()))
+
+
+def add_hub_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hub", default=None,
+        help="hub to use: a local hub directory, 'hf' (the Hub at HF_ENDPOINT), or the http(s) URL of a "
+             "Hub-compatible server such as 'facezoo hub serve'. Default: $FACEZOO_HUB, else the "
+             "embedded local hub.")

@@ -1,0 +1,36 @@
+"""Pull a release into the local cache, verify every file's sha256, print its commit and folder.
+
+REPO may carry a revision: `team/my-encoder@v1` (a tag, a branch or a commit id; default main).
+"""
+from __future__ import annotations
+
+from recipes._common import add_hub_argument, main_for
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("repo", help="'namespace/name[@revision]'")
+    parser.add_argument("--revision", default=None, help="overrides the @revision in REPO")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also print the manifest's files")
+    add_hub_argument(parser)
+
+
+def run(args) -> int:
+    import hub
+
+    repo, _, at = args.repo.partition("@")
+    revision = args.revision or at or None
+    snap = hub.pull(repo, revision, hub=args.hub)
+    print(f"{snap.repo_id}@{revision or 'main'} -> commit {snap.revision}")
+    print(f"path: {snap.path}")
+    if args.verbose:
+        for name, entry in sorted(snap.manifest.get("files", {}).items()):
+            print(f"  {entry['sha256']}  {entry['size']:>10}  {name}")
+    return 0
+
+
+def main():
+    main_for(__name__, add_arguments, run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Group an encoder's layers into the backbone's own blocks, for "unfreeze the top k blocks".
+
+Blocks are the family's natural units (EfficientNet MBConv blocks, ResNet bottlenecks, ConvNeXt
+blocks, MobileNet inverted residuals, faceswap conv blocks). Layers between blocks (stem, head,
+unnamed activations) join the block before them; the stem joins the first block.
+"""
+from __future__ import annotations
+
+import re
+
+
+def _family_pattern(model) -> str:
+    from zoo.encoders import BLOCK_PATTERNS
+
+    names = [layer.name for layer in model.layers]
+    best, best_hits = None, 0
+    for pattern in BLOCK_PATTERNS.values():
+        hits = sum(1 for n in names if re.search(pattern, n))
+        if hits > best_hits:
+            best, best_hits = pattern, hits
+    if best is None:
+        raise ValueError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
+                         f"a known block pattern ({', '.join(sorted(set(BLOCK_PATTERNS.values())))}). "
+                         "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
+    return best
+
+
+def encoder_blocks(model) -> list[tuple[str, list]]:
+    """Ordered [(block_name, [layers])], bottom (input side) first."""
+    pattern = _family_pattern(model)
+    blocks: list[tuple[str, list]] = []
+    stem: list = []
+    for layer in model.layers:
+        if not layer.weights and not isinstance(layer, type(model)):
+            # weightless layers still belong somewhere for completeness
+            pass
+        match = re.search(pattern, layer.name)
+        if match:
+            name = match.group(1)
+            if not blocks or blocks[-1][0] != name:
+                blocks.append((name, []))
+            blocks[-1][1].append(layer)
+        elif blocks:
+            blocks[-1][1].append(layer)
+        else:
+            stem.append(layer)
+    if blocks:
+        blocks[0] = (blocks[0][0], stem + blocks[0][1])
+    return blocks

@@ -1,0 +1,370 @@
+"""Face extraction: detect (MTCNN), align to the canonical template, write crops and an alignments file.
+
+Inputs are image files, folders (recursive) and videos (every Nth frame). Each face becomes a crop
+`OUT/<stem>_<key>_<frame>_<face>.png` and one line of `OUT/alignments.jsonl`. The run resumes: a
+source (keyed by path + sha256) whose "done" record is in the file is not read again, and the records
+and crops of a source that was cut off (no "done" record) are dropped and redone, so a killed-then-rerun
+extraction holds each face exactly once.
+
+alignments.jsonl records (one JSON object a line; `type` says which):
+    face: type, source, sha256, frame, face, box [x0, y0, x1, y1], landmarks [[x, y] * 5] (source px),
+          landmarks_crop [[x, y] * 5] (crop px), matrix [[a, b, c], [d, e, f]] (source -> crop),
+          score, crop (path relative to OUT), size, template, image_size [w, h]
+    skip: type, source, sha256 (null when unreadable), frame (null for the whole source), reason, detail
+    done: type, source, sha256, frames, faces
+
+Examples:
+    >>> report = extract(["clips/", "me.jpg"], "faces/me", size=256, every_n=5)
+    >>> print(report.summary())
+    >>> faces = [r for r in read_alignments("faces/me/alignments.jsonl") if r["type"] == "face"]
+"""
+from __future__ import annotations
+
+import collections
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.align import TEMPLATE_NAME, align_face, check_size, transform_points
+from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, list_images, read_image, write_image
+from zoo.data.video import VIDEO_EXTENSIONS, is_video_path, iter_frames, video_info
+from zoo.errors import DataError
+from zoo.io import atomic_write, fsync_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+ALIGNMENTS_FILE = "alignments.jsonl"
+CROP_EXT = ".png"
+DELAY_ENV = "FACEZOO_EXTRACT_DELAY_S"  # test hook: sleep this long after each face record
+
+
+@dataclass
+class ExtractReport:
+    out_dir: Path
+    sources: int = 0          # sources found in the inputs
+    extracted: int = 0        # sources read in this run
+    resumed: int = 0          # sources already done in an earlier run (not read again)
+    dropped_partial: int = 0  # cut-off sources of an earlier run whose records were dropped and redone
+    frames: int = 0           # images + video frames run through the detector
+    faces: int = 0            # faces written in this run
+    skipped: collections.Counter = field(default_factory=collections.Counter)  # reason -> count
+    seconds: float = 0.0
+
+    @property
+    def alignments(self) -> Path:
+        return Path(self.out_dir) / ALIGNMENTS_FILE
+
+    @property
+    def faces_per_second(self) -> float:
+        return self.faces / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        lines = [f"{self.faces} faces from {self.frames} frames of {self.extracted} sources in "
+                 f"{self.seconds:.1f} s ({self.faces_per_second:.1f} faces/s) -> {self.out_dir}"]
+        if self.resumed:
+            lines.append(f"{self.resumed} of {self.sources} sources were already done (resumed)")
+        if self.dropped_partial:
+            lines.append(f"{self.dropped_partial} cut-off sources from an earlier run were redone")
+        if self.skipped:
+            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))
+            lines.append(f"skipped {sum(self.skipped.values())} ({reasons})")
+        return "\n".join(lines)
+
+
+def read_alignments(path) -> list[dict]:
+    """All records of an alignments file. A cut-off last line (a killed run) is left out."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / ALIGNMENTS_FILE
+    if not path.exists():
+        return []
+    records = []
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if n == len(lines) - 1:  # no newline after it: the write was cut off
+                log.warning("%s: dropping a cut-off last line", path)
+                continue
+            raise DataError(f"{path}: line {n + 1} is not JSON; the alignments file is damaged. "
+                            "Move it away to start the extraction afresh.") from None
+    return records
+
+
+def face_records(records) -> list[dict]:
+    """The face records of the sources that finished (what convert and training read)."""
+    done = {(r["source"], r["sha256"]) for r in records if r.get("type") == "done"}
+    return [r for r in records if r.get("type") == "face" and (r["source"], r["sha256"]) in done]
+
+
+def expand_inputs(inputs, exclude=None) -> list[Path]:
+    """Image/video files named or found (recursively, by extension) in folders; missing inputs raise."""
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    out: list[Path] = []
+    seen = set()
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = list_images(p, extensions=IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)
+        elif p.exists():
+            found = [p]
+        else:
+            raise DataError(f"input not found: {item}. Pass image files, folders or videos.")
+        for q in found:
+            r = q.resolve()
+            if exclude is not None and (r == exclude or exclude in r.parents):
+                continue  # never read our own output folder back
+            if r not in seen:
+                seen.add(r)
+                out.append(r)
+    return out
+
+
+def _crop_prefix(source: Path, sha: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", source.stem)[:60] or "source"
+    key = hashlib.sha256(f"{source}\0{sha}".encode()).hexdigest()[:8]
+    return f"{stem}_{key}"
+
+
+class _Journal:
+    """Append-only alignments file: each record is one line, flushed and fsynced before moving on."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.f = open(path, "a", encoding="utf-8")
+        fsync_dir(path.parent)
+
+    def write(self, record: dict) -> None:
+        self.f.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _prepare_resume(out_dir: Path, report: ExtractReport) -> set[tuple[str, str]]:
+    """Keep the records of finished sources, drop the rest (and their crops); return the done keys."""
+    path = out_dir / ALIGNMENTS_FILE
+    for stale in out_dir.glob(".*.tmp*"):  # temp files of a killed atomic write
+        stale.unlink(missing_ok=True)
+    if not path.exists():
+        return set()
+    raw = path.read_bytes()
+    records = read_alignments(path)
+    done = {(r["source"], r["sha256"]) for r in records if r.get("type") == "done"}
+    keep = [r for r in records if (r.get("source"), r.get("sha256")) in done]
+    if len(keep) != len(records) or (raw and not raw.endswith(b"\n")):
+        kept_crops = {r["crop"] for r in keep if r.get("type") == "face"}
+        partial = {(r.get("source"), r.get("sha256")) for r in records} - done
+        report.dropped_partial = len(partial)
+        for r in records:
+            if r.get("type") == "face" and r["crop"] not in kept_crops:
+                (out_dir / r["crop"]).unlink(missing_ok=True)
+        with atomic_write(path, "w") as f:
+            for r in keep:
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        log.info("resume: dropped %d records of %d cut-off sources", len(records) - len(keep), len(partial))
+    return done
+
+
+class _Source:
+    __slots__ = ("path", "sha", "prefix", "frames", "faces")
+
+    def __init__(self, path: Path, sha: str | None):
+        self.path, self.sha = path, sha
+        self.prefix = _crop_prefix(path, sha or "")
+        self.frames = self.faces = 0
+
+
+def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int = 20,
+            min_score: float = 0.9, batch_size: int = 16, largest_only: bool = False,
+            detector=None, progress: bool | None = None) -> ExtractReport:
+    """Detect, align and crop every face in `inputs` into `out_dir`; resume an earlier run there.
+
+    Args:
+        inputs: image files, folders (searched recursively) and videos; a path or a list of them.
+        out_dir: output folder for the crops and `alignments.jsonl`.
+        size: crop side in pixels (64..512).
+        every_n: use every Nth video frame.
+        min_size: smallest face (box side, source pixels) to keep; also mtcnn's search minimum.
+        min_score: smallest detector confidence to keep.
+        batch_size: frames per detector call.
+        largest_only: keep only the largest face of each frame.
+        detector: a started or unstarted `FaceDetector` to reuse (it is not closed); default: a new one.
+        progress: show a tqdm bar (None: only on a terminal).
+
+    Returns:
+        An ExtractReport (counts, skip reasons, faces/s). Bad sources are skipped, never fatal.
+    """
+    from tqdm.auto import tqdm
+
+    from zoo.data.detect import FaceDetector
+
+    size = check_size(size)
+    if int(every_n) < 1 or int(batch_size) < 1 or int(min_size) < 1:
+        raise ValueError(f"every_n, batch_size and min_size must be >= 1. Received: every_n={every_n}, "
+                         f"batch_size={batch_size}, min_size={min_size}")
+    if not 0.0 <= float(min_score) <= 1.0:
+        raise ValueError(f"min_score must be in [0, 1]. Received: min_score={min_score}")
+    out_dir = Path(out_dir)
+    sources = expand_inputs(inputs, exclude=out_dir)
+    if not sources:
+        raise DataError(f"no images or videos found in {inputs}. Accepted: image files "
+                        f"({', '.join(sorted(IMAGE_EXTENSIONS))}), videos and folders of them.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = ExtractReport(out_dir=out_dir, sources=len(sources))
+    done = _prepare_resume(out_dir, report)
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+
+    estimates = {}
+    for s in sources:
+        n = 1
+        if is_video_path(s):
+            try:
+                n = max(1, -(-video_info(s).frame_count // every_n))
+            except SkipReason:
+                pass
+        estimates[s] = n
+
+    own_detector = detector is None
+    if own_detector:
+        detector = FaceDetector(min_face_size=max(int(min_size), 12))
+    detector.start()  # load the networks before the clock starts
+    journal = _Journal(out_dir / ALIGNMENTS_FILE)
+    bar = tqdm(total=sum(estimates.values()), unit="frame", desc="extract", dynamic_ncols=True,
+               disable=(not progress) if progress is not None else None)
+    start = time.perf_counter()
+
+    def events():
+        for path in sources:
+            try:
+                sha = sha256_file(path)
+            except OSError as exc:
+                src = _Source(path, None)
+                yield "skip", src, None, SkipReason("unreadable", path, exc.strerror or str(exc))
+                yield "end", src, None, None
+                continue
+            if (str(path), sha) in done:
+                report.resumed += 1
+                bar.update(estimates[path])
+                continue
+            src = _Source(path, sha)
+            yield "begin", src, None, None
+            try:
+                if is_video_path(path):
+                    for index, rgb in iter_frames(path, every_n):
+                        yield "frame", src, index, rgb
+                else:
+                    yield "frame", src, 0, read_image(path)
+            except SkipReason as exc:
+                yield "skip", src, None, exc
+            except Exception as exc:  # noqa: BLE001 - one bad file never ends the run
+                yield "skip", src, None, SkipReason("error", path, f"{type(exc).__name__}: {exc}")
+            yield "end", src, None, None
+
+    def detect(images):
+        try:
+            return detector.detect(images), [None] * len(images)
+        except Exception:  # noqa: BLE001 - retry one by one to find the image that breaks mtcnn
+            faces, errors = [], []
+            for img in images:
+                try:
+                    faces.append(detector.detect([img])[0])
+                    errors.append(None)
+                except Exception as exc:  # noqa: BLE001
+                    faces.append([])
+                    errors.append(f"{type(exc).__name__}: {exc}")
+            return faces, errors
+
+    def skip(src: _Source, frame, reason: str, detail: str = ""):
+        report.skipped[reason] += 1
+        journal.write({"type": "skip", "source": str(src.path), "sha256": src.sha, "frame": frame,
+                       "reason": reason, "detail": detail})
+
+    def handle_frame(src: _Source, index: int, rgb: np.ndarray, faces, error):
+        src.frames += 1
+        report.frames += 1
+        bar.update(1)
+        if error is not None:
+            return skip(src, index, "detect-failed", error)
+        found = len(faces)
+        faces = [f for f in faces if f.score >= min_score and min(f.width, f.height) >= min_size]
+        if largest_only and faces:
+            faces = [max(faces, key=lambda f: f.area)]
+        if not faces:
+            detail = f"{found} below min-score {min_score} or min-size {min_size}" if found else ""
+            return skip(src, index, "no-face", detail)
+        h, w = rgb.shape[:2]
+        for k, face in enumerate(faces):
+            crop, matrix = align_face(rgb, face.landmarks, size)
+            name = f"{src.prefix}_{index:06d}_{k}{CROP_EXT}"
+            write_image(out_dir / name, crop)
+            journal.write({
+                "type": "face", "source": str(src.path), "sha256": src.sha, "frame": index, "face": k,
+                "box": _r(face.box), "landmarks": _r(face.landmarks),
+                "landmarks_crop": _r(transform_points(face.landmarks, matrix)),
+                "matrix": [[float(v) for v in row] for row in matrix], "score": round(face.score, 6),
+                "crop": name, "size": size, "template": TEMPLATE_NAME, "image_size": [w, h]})
+            src.faces += 1
+            report.faces += 1
+            if delay:
+                time.sleep(delay)
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(faces=report.faces, faces_s=f"{report.faces / max(elapsed, 1e-9):.1f}", refresh=False)
+
+    def flush(pending):
+        frames = [ev for ev in pending if ev[0] == "frame"]
+        results, errors = detect([ev[3] for ev in frames]) if frames else ([], [])
+        it = iter(zip(results, errors))
+        for kind, src, index, payload in pending:
+            if kind == "begin":
+                report.extracted += 1
+                for stale in out_dir.glob(f"{glob.escape(src.prefix)}_*{CROP_EXT}"):
+                    stale.unlink(missing_ok=True)  # crops of a cut-off earlier run
+            elif kind == "frame":
+                faces, error = next(it)
+                handle_frame(src, index, payload, faces, error)
+            elif kind == "skip":
+                report.extracted += src.sha is None
+                if src.frames == 0:
+                    bar.update(estimates[src.path])
+                skip(src, None, payload.reason, payload.detail)
+            elif kind == "end":
+                journal.write({"type": "done", "source": str(src.path), "sha256": src.sha,
+                               "frames": src.frames, "faces": src.faces})
+
+    try:
+        pending, n_frames = [], 0
+        for ev in events():
+            pending.append(ev)
+            n_frames += ev[0] == "frame"
+            if n_frames >= batch_size:
+                flush(pending)
+                pending, n_frames = [], 0
+        flush(pending)
+    finally:
+        report.seconds = time.perf_counter() - start
+        bar.close()
+        journal.close()
+        if own_detector:
+            detector.close()
+    return report
+
+
+def _r(values, nd: int = 3):
+    return np.round(np.asarray(values, dtype=np.float64), nd).tolist()

@@ -1,0 +1,84 @@
+"""`EncoderSpec`: the facts about one catalogue entry, as plain data."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+# Normalisations an encoder may expect of its [0, 1] float input; applied inside the model by
+# `zoo.layers.Rescale`, so a saved encoder always takes [0, 1] faces.
+NORMALIZATIONS = {
+    "unit": (0.0, 1.0),            # x
+    "symmetric": (0.5, 0.5),       # (x - 0.5) / 0.5  -> [-1, 1]
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "pixels": (0.0, 1 / 255.0),    # x * 255 (backbones with built-in preprocessing)
+}
+
+ALIGNMENT_TEMPLATE = "facezoo-5pt-v1"
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One encoder of the catalogue: architecture, I/O contract, and where its weights live.
+
+    Attributes:
+        name: registry name, `family-face[-vN]`; what users pass to `zoo.load_encoder`.
+        family: builder family in `zoo.encoders` (e.g. "efficientnetv2").
+        variant: the family's variant row (e.g. "b0").
+        input_size: default square input size in pixels.
+        channels: input channels (3, RGB).
+        normalization: key of `NORMALIZATIONS`: how [0, 1] input is scaled inside the model.
+        feature_stride: input pixels per feature-map cell; feature shape is (size/stride, size/stride, C).
+        feature_channels: channels of the feature map.
+        repo_id: hub repository holding the released weights.
+        revision: pinned hub revision (commit id or tag) or None when unpinned.
+        sha256: pinned sha256 of released files ({filename: hex}); `load_encoder` refuses a mismatch.
+        license: license of the weights.
+        corpus: one-line summary of the training data of the pinned weights.
+        description: one line for `facezoo encoders list`.
+        alignment: alignment template the encoder expects faces aligned to.
+        tags: free-form tags (searchable).
+    """
+
+    name: str
+    family: str
+    variant: str
+    input_size: int
+    feature_stride: int
+    feature_channels: int
+    description: str
+    normalization: str = "unit"
+    channels: int = 3
+    repo_id: str = ""
+    revision: str | None = None
+    sha256: dict = field(default_factory=dict)
+    license: str = "apache-2.0"
+    corpus: str = "not yet published: pretrain with `facezoo pretrain ... --publish`"
+    alignment: str = ALIGNMENT_TEMPLATE
+    tags: tuple = ()
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"EncoderSpec {self.name!r}: normalization must be one of "
+                             f"{sorted(NORMALIZATIONS)}. Received: normalization={self.normalization!r}")
+        if not self.repo_id:
+            object.__setattr__(self, "repo_id", f"facezoo/{self.name}")
+
+    def feature_shape(self, input_size: int | None = None) -> tuple[int, int, int]:
+        size = input_size or self.input_size
+        cells = max(1, -(-size // self.feature_stride))
+        return (cells, cells, self.feature_channels)
+
+    def replace(self, **changes) -> "EncoderSpec":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EncoderSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        data["tags"] = tuple(data.get("tags", ()))
+        return cls(**data)

@@ -1,0 +1,372 @@
+"""The swap trainer: `model.fit` in chunks, with stages, checkpoints, previews and logs.
+
+Training runs through Keras' own `fit()`, one call per stage, so every backend's compiled step is
+used as is. Between stages the encoder's `trainable` flags change, the model is recompiled with a
+fresh optimizer, and the optimizer state of variables that were already training is carried over
+(see `zoo.optim`). A callback records each chunk's mean loss, ends a stage at its step or when the
+plateau trigger fires, and writes checkpoints and previews.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo import runs
+from zoo.io import atomic_write, fsync_dir, write_json
+from zoo.losses import FaceLoss
+from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file,
+                       state_to_bytes)
+from zoo.schedule import FreezeSchedule, Plateau, apply_stage
+
+log = logging.getLogger("facezoo.train")
+
+
+@dataclass
+class TrainConfig:
+    """Knobs of a swap training run (all have CLI flags in `facezoo train`)."""
+
+    steps: int = 1000
+    learning_rate: float = 2e-4
+    chunk: int = 10                  # steps per Keras epoch: loss logging and plateau resolution
+    checkpoint_every: int = 200
+    preview_every: int = 100
+    keep_checkpoints: int = 2
+    recon: str = "mae"
+    ssim_weight: float = 0.5
+    ms_ssim: bool | None = None       # None: on at >= 128 px
+    mask_weight: float = 0.5
+    jit_compile: str | bool = "auto"
+    tensorboard: bool = True
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _StepBatches(keras.utils.PyDataset):
+    """Infinite view of a dataset starting at a global step, as dicts keyed by identity."""
+
+    def __init__(self, dataset, identities, offset: int, workers: int = 1,
+                 use_multiprocessing: bool = False, max_queue_size: int = 10):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
+        self.dataset = dataset
+        self.identities = list(identities)
+        self.offset = int(offset)
+
+    @property
+    def num_batches(self):
+        return None
+
+    def __getitem__(self, index):
+        return batch_as_dicts(self.dataset[self.offset + index], self.identities)
+
+
+def batch_as_dicts(batch, identities):
+    """(inputs per identity, targets+mask per identity) -> ({id: x}, {id: y})."""
+    x, y = batch[0], batch[1]
+    if isinstance(x, dict):
+        return x, y
+    return ({k: np.asarray(v) for k, v in zip(identities, x)},
+            {k: np.asarray(v) for k, v in zip(identities, y)})
+
+
+class _Control(keras.callbacks.Callback):
+    """Counts steps, records chunk losses, decides stage ends, checkpoints and previews."""
+
+    def __init__(self, trainer, stop_at: int | None, plateau: Plateau | None):
+        super().__init__()
+        self.trainer = trainer
+        self.stop_at = stop_at
+        self.plateau = plateau
+        self.reason = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        t = self.trainer
+        t.step += 1
+        if self.stop_at is not None and t.step >= self.stop_at:
+            self.reason = "step"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        t = self.trainer
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        t.record_losses(logs)
+        if self.plateau is not None and self.plateau.fired(t.stage_losses):
+            self.reason = "plateau"
+            self.model.stop_training = True
+        if t.step - t.last_preview >= t.config.preview_every:
+            t.write_preview()
+        if t.step - t.last_checkpoint >= t.config.checkpoint_every:
+            t.save_checkpoint()
+
+
+class SwapTrainer:
+    """Trains a `SwapModel` on a dataset under a `FreezeSchedule`, writing a run folder.
+
+    Args:
+        model: the `SwapModel` (shared encoder + decoders).
+        schedule: the `FreezeSchedule` (validated against the encoder before any step).
+        dataset: a `zoo.data.dataset.FaceDataset` or any indexable whose item `i` is
+            (inputs per identity, targets+masks per identity).
+        run_dir: the run folder (see `zoo.runs`).
+        config: `TrainConfig`.
+        meta: extra facts for `state.json` (encoder reference, data folders, ...).
+    """
+
+    def __init__(self, model, schedule: FreezeSchedule, dataset, run_dir, config: TrainConfig | None = None,
+                 meta: dict | None = None, workers: int = 1, use_multiprocessing: bool = False):
+        self.model = model
+        self.schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
+        self.schedule.validate(model.encoder)
+        self.dataset = dataset
+        self.run_dir = Path(run_dir)
+        self.config = config or TrainConfig()
+        self.meta = dict(meta or {})
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.step = 0
+        self.stage_index = 0
+        self.stage_start = 0
+        self.stage_losses: list[float] = []
+        self.history: list[dict] = []
+        self.last_checkpoint = 0
+        self.last_preview = 0
+        self._carry_state: dict | None = None
+        self._preview_batch = None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    # --- resume --------------------------------------------------------------------------------
+
+    @classmethod
+    def resume(cls, run_dir, dataset, *, config: TrainConfig | None = None, **kwargs) -> "SwapTrainer":
+        """Continue a run from its last complete checkpoint: same step, stage and optimizer state."""
+        state = runs.read_state(run_dir)
+        model = runs.load_run(run_dir)
+        saved = TrainConfig(**{k: v for k, v in state.get("config", {}).items()
+                               if k in {f.name for f in dataclasses.fields(TrainConfig)}})
+        if config is not None:
+            saved.steps = config.steps
+        trainer = cls(model, FreezeSchedule.parse(state["schedule"]), dataset, run_dir, saved,
+                      meta=state.get("meta"), **kwargs)
+        trainer.step = int(state["step"])
+        trainer.stage_index = int(state["stage"])
+        trainer.stage_start = int(state.get("stage_start", 0))
+        trainer.stage_losses = list(state.get("stage_losses", []))
+        trainer.history = list(state.get("stage_history", []))
+        trainer.last_checkpoint = trainer.last_preview = trainer.step
+        trainer._carry_state = state_from_file(runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER)
+        log.info("resumed %s at step %d, stage %d (%s)", run_dir, trainer.step, trainer.stage_index + 1,
+                 trainer.stage.describe())
+        return trainer
+
+    # --- stages ---------------------------------------------------------------------------------
+
+    @property
+    def stage(self):
+        return self.schedule.stages[self.stage_index]
+
+    def _compile_for_stage(self) -> None:
+        """Apply the stage's trainable set, recompile with a fresh optimizer, carry the slots over."""
+        if getattr(self.model, "optimizer", None) is not None and self.model.optimizer.built:
+            self._carry_state = optimizer_state(self.model, self.model.optimizer)
+        n_weights = apply_stage(self.model.encoder, self.schedule, self.stage)
+        size = self.model.input_size
+        ms = self.config.ms_ssim if self.config.ms_ssim is not None else size >= 128
+        loss = FaceLoss(recon=self.config.recon, ssim_weight=self.config.ssim_weight, ms_ssim=ms,
+                        mask_weight=self.config.mask_weight)
+        optimizer = make_optimizer(self.model, self.model.encoder, learning_rate=self.config.learning_rate,
+                                   encoder_lr=self.stage.lr_multiplier)
+        self.model.compile(optimizer=optimizer, loss={k: loss for k in self.model.identities},
+                           jit_compile=self.config.jit_compile)
+        self.model.optimizer.build(self.model.trainable_variables)
+        carried = 0
+        if self._carry_state is not None:
+            carried = restore_optimizer_state(self.model, self.model.optimizer, self._carry_state)
+        log.info("stage %d/%d at step %d: %s; %d trainable encoder weights; %d optimizer slots carried over",
+                 self.stage_index + 1, len(self.schedule.stages), self.step, self.stage.describe(),
+                 n_weights, carried)
+
+    def _next_stage(self):
+        if self.stage_index + 1 < len(self.schedule.stages):
+            return self.schedule.stages[self.stage_index + 1]
+        return None
+
+    def _enter_stage(self, index: int, reason: str) -> None:
+        self.stage_index = index
+        self.stage_start = self.step
+        self.stage_losses = []
+        self.history.append({"stage": index, "trainable": self.stage.trainable, "step": self.step,
+                             "reason": reason, "lr_multiplier": self.stage.lr_multiplier,
+                             "time": time.time()})
+        log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, self.stage.trainable, self.step, reason)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def train(self, steps: int | None = None) -> dict:
+        """Train until `steps` (total, counting earlier runs); returns the final state dict."""
+        total = int(steps or self.config.steps)
+        self.config.steps = total
+        if not self.history:
+            self._enter_stage(0, "start")
+        # Stages whose step start has already passed (resume) are entered at once.
+        self._advance_by_step()
+        self._compile_for_stage()
+        callbacks_extra = self._tensorboard()
+        try:
+            while self.step < total:
+                nxt = self._next_stage()
+                stop_at = total
+                plateau = None
+                if nxt is not None:
+                    if isinstance(nxt.start, int):
+                        stop_at = min(total, max(nxt.start, self.step + 1))
+                    else:
+                        plateau = nxt.start
+                control = _Control(self, stop_at, plateau)
+                chunk = max(1, self.config.chunk)
+                epochs_left = -(-(stop_at - self.step) // chunk)
+                data = _StepBatches(self.dataset, self.model.identities, self.step, self.workers,
+                                    self.use_multiprocessing)
+                first_epoch = self.step // chunk
+                self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first_epoch,
+                               epochs=first_epoch + epochs_left, verbose=0,
+                               callbacks=[control, *callbacks_extra])
+                if nxt is not None and (control.reason == "plateau" or
+                                        (isinstance(nxt.start, int) and self.step >= nxt.start)):
+                    self._enter_stage(self.stage_index + 1, control.reason or "step")
+                    self._compile_for_stage()
+        except KeyboardInterrupt:
+            log.warning("interrupted at step %d: saving a checkpoint", self.step)
+            self.save_checkpoint()
+            raise
+        self.save_checkpoint()
+        self.write_preview()
+        self.plot_losses()
+        return self.state()
+
+    def _advance_by_step(self) -> None:
+        while True:
+            nxt = self._next_stage()
+            if nxt is None or not isinstance(nxt.start, int) or self.step < nxt.start:
+                return
+            self._enter_stage(self.stage_index + 1, "step")
+
+    def _tensorboard(self) -> list:
+        if not self.config.tensorboard:
+            return []
+        import importlib.util
+        if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("tensorboard") is None:
+            return []
+        return [keras.callbacks.TensorBoard(log_dir=str(self.run_dir / runs.LOGS), update_freq="epoch",
+                                            write_graph=False)]
+
+    # --- records --------------------------------------------------------------------------------
+
+    def record_losses(self, logs: dict) -> None:
+        chunk = max(1, self.config.chunk)
+        loss = logs.get("loss")
+        if loss is None:
+            return
+        self.stage_losses.extend([loss] * chunk)
+        path = self.run_dir / runs.LOSSES
+        keys = ["loss"] + [f"{k}_loss" for k in self.model.identities]
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["step", *keys, "stage", "time"])
+            writer.writerow([self.step, *[f"{logs.get(k, float('nan')):.6f}" for k in keys],
+                             self.stage_index + 1, f"{time.time():.3f}"])
+
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "stage": self.stage_index,
+            "stage_start": self.stage_start,
+            "stage_losses": self.stage_losses[-4 * 1000:],
+            "stage_history": self.history,
+            "schedule": self.schedule.to_string(),
+            "identities": list(self.model.identities),
+            "input_size": self.model.input_size,
+            "config": self.config.to_dict(),
+            "meta": self.meta,
+            "backend": keras.backend.backend(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        """Write a complete checkpoint folder, then point model.keras and state.json at it.
+
+        A kill at any moment leaves the previous checkpoint and state.json intact.
+        """
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        ckpt_root = self.run_dir / runs.CHECKPOINTS
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        name = f"step-{self.step:08d}"
+        final = ckpt_root / name
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
+        try:
+            self.model.save(tmp / runs.MODEL)
+            with atomic_write(tmp / runs.OPTIMIZER) as f:
+                f.write(state_to_bytes(optimizer_state(self.model, self.model.optimizer)))
+            with open(tmp / runs.MODEL, "rb") as f:
+                os.fsync(f.fileno())
+            state = {**self.state(), "checkpoint": f"{runs.CHECKPOINTS}/{name}"}
+            write_json(tmp / runs.STATE, state)
+            fsync_dir(tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            fsync_dir(ckpt_root)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        link_tmp = self.run_dir / f".{runs.MODEL}.{os.getpid()}.tmp"
+        if link_tmp.exists():
+            link_tmp.unlink()
+        os.link(final / runs.MODEL, link_tmp)
+        os.replace(link_tmp, self.run_dir / runs.MODEL)
+        write_json(self.run_dir / runs.STATE, state)
+        self.last_checkpoint = self.step
+        self._prune_checkpoints(keep=final)
+        log.info("checkpoint at step %d -> %s", self.step, final)
+        return final
+
+    def _prune_checkpoints(self, keep: Path) -> None:
+        root = self.run_dir / runs.CHECKPOINTS
+        done = sorted(p for p in root.iterdir() if p.name.startswith("step-"))
+        for old in done[:-max(1, self.config.keep_checkpoints)]:
+            if old != keep:
+                shutil.rmtree(old, ignore_errors=True)
+        for stale in root.glob(".step-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def write_preview(self) -> Path | None:
+        """A PNG grid: for each of the first two identities X, Y: X, X->X, X->Y (rows of samples)."""
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()
+        from zoo.preview import preview_grid, write_png
+
+        if self._preview_batch is None:
+            x, y = batch_as_dicts(self.dataset[0], self.model.identities)
+            self._preview_batch = {k: np.asarray(v)[:4, ..., :3] for k, v in y.items()}
+        grid = preview_grid(self.model, self._preview_batch)
+        path = self.run_dir / runs.PREVIEWS / f"step-{self.step:08d}.png"
+        write_png(path, grid)
+        self.last_preview = self.step
+        return path
+
+    def plot_losses(self) -> Path | None:
+        from zoo.preview import plot_losses
+        return plot_losses(self.run_dir / runs.LOSSES, self.history, self.run_dir / runs.LOSS_PLOT)

@@ -1,7 +1,7 @@
 """Write a synthetic face corpus: root/<identity>/<image>.png plus root/landmarks.jsonl.
 
 Every image is a pure function of (seed, identity, image index), so a re-run into the same folder only
-renders what is missing and leaves identical files. landmarks.jsonl holds, per image, its path relative to
+renders what is missing and leaves identical files (landmarks.jsonl lists the images of the latest run). landmarks.jsonl holds, per image, its path relative to
 the root, the identity, the face box (x0, y0, x1, y1) and five landmarks (left eye, right eye, nose tip,
 left mouth corner, right mouth corner; (x, y) pixels, "left" meaning the image's left).
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                            min(6, args.images_per_identity), args.size, args.seed, landmarks=True,
                            first_identity=args.first_identity)
     new = summary["written"]
-    speed = f", {new / seconds:.0f} faces/s" if new and seconds > 0 else ""
+    speed = f", {new / seconds:.0f} faces/s" if new >= 100 and seconds > 0 else ""
     print(f"{summary['images']} images of {summary['identities']} identities in {args.output} "
           f"({new} written, {summary['images'] - new} already there{speed}); "
           f"ground truth: {args.output}/{LANDMARKS_FILE}")

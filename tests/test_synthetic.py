@@ -191,6 +191,16 @@ def test_cli_synth_writes_corpus_and_preview(tmp_path, capsys):
     assert "--identities" in capsys.readouterr().err
 
 
+def test_no_tensorflow_in_the_data_path():
+    import subprocess
+    import sys
+    code = ("import sys, zoo.data.synthetic as s; s.SyntheticFaces(2, size=32).render(1, 0); "
+            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    assert subprocess.run([sys.executable, "-c", code], cwd=root, timeout=60).returncode == 0
+
+
 def test_preview_grid(tmp_path):
     grid = preview_grid(identities=2, images=3, size=64, seed=0)
     assert grid.shape == (128, 192, 3)

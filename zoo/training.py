@@ -69,7 +69,22 @@ class _StepBatches(keras.utils.PyDataset):
         return None
 
     def __getitem__(self, index):
-        return batch_as_dicts(self.dataset[self.offset + index], self.identities)
+        return batch_as_dicts(batch_at(self.dataset, self.offset + index), self.identities)
+
+
+def batch_at(dataset, step: int):
+    """Batch number `step` of a run: epoch-aware datasets (`.epoch`, `len()`) are walked epoch by
+    epoch, so a resumed run sees the same batches it would have seen without the interruption."""
+    if hasattr(dataset, "epoch") and hasattr(dataset, "__len__"):
+        import copy
+
+        epoch, index = divmod(int(step), len(dataset))
+        if dataset.epoch != epoch:
+            view = copy.copy(dataset)  # shares the image cache; thread-safe per epoch
+            view.epoch = epoch
+            return view[index]
+        return dataset[index]
+    return dataset[step]
 
 
 def batch_as_dicts(batch, identities):
@@ -359,7 +374,7 @@ class SwapTrainer:
         from zoo.preview import preview_grid, write_png
 
         if self._preview_batch is None:
-            x, y = batch_as_dicts(self.dataset[0], self.model.identities)
+            x, y = batch_as_dicts(batch_at(self.dataset, 0), self.model.identities)
             self._preview_batch = {k: np.asarray(v)[:4, ..., :3] for k, v in y.items()}
         grid = preview_grid(self.model, self._preview_batch)
         path = self.run_dir / runs.PREVIEWS / f"step-{self.step:08d}.png"

@@ -1,7 +1,7 @@
 """Procedural synthetic faces: seeded, deterministic, any number of identities, with ground truth.
 
-An identity is a parameter vector (face outline, skin tone, eye shape and spacing, brows, nose, mouth,
-hair, ears, glasses); every image of it varies pose (yaw, pitch, roll), expression, lighting, background,
+An identity is a parameter vector (face outline, skin tone, eye shape, spacing and iris colour, brows,
+nose, mouth, hair colour and style, ears, glasses, beard); every image of it varies pose (yaw, pitch, roll), expression, lighting, background,
 scale, blur and noise. Each render records its ground truth: the face box and five landmarks (image-left
 eye, image-right eye, nose tip, image-left mouth corner, image-right mouth corner), (x, y) in pixels.
 
@@ -44,7 +44,7 @@ def identity_name(identity: int) -> str:
     return f"id{int(identity):05d}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Identity:
     """One identity's parameters: `vector` (float64, fields in `IDENTITY_FIELDS` order) and named access."""
 

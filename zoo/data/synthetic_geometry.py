@@ -16,16 +16,47 @@ from zoo.data.synthetic_params import FIELD_INDEX, IMAGE_FIELD_INDEX
 
 T = np.linspace(-1.0, 1.0, 13)
 T2 = 1.0 - T ** 2
+_T2P = {e: T2 ** e for e in (0.5, 0.6, 0.7, 0.8, 0.9)}
+_LIP_BOW = 1 - 0.3 * np.exp(-(T / 0.15) ** 2)
 _N24 = np.linspace(0, 2 * np.pi, 24, endpoint=False)
 CIRCLE = np.stack([np.cos(_N24), np.sin(_N24)], axis=1)
 _CX, _CY = CIRCLE[:, 0], CIRCLE[:, 1]
-_OUTLINE_PHI = np.linspace(0, 2 * np.pi, 48, endpoint=False)
 _BT = np.linspace(0.0, 1.0, 9)
 _HAIR_U = np.linspace(-0.98, 0.98, 15)
+_HAIR_U6 = _HAIR_U ** 6
+# Long hair below the head: straight from the temples, flaring a little, rounded at the tips.
+_LONG_U = np.array([-1.0, -1.05, -1.0, -0.85, -0.5, 0.5, 0.85, 1.0, 1.05, 1.0])
+_LONG_V = np.array([0.0, 0.5, 0.92, 1.0, 0.96, 0.96, 1.0, 0.92, 0.5, 0.0])
+_BROW_ARC = np.sin(np.pi * _BT ** 0.8)
+with np.errstate(divide="ignore"):
+    _CIRCLE_LOG = np.log(np.abs(CIRCLE))
+_CIRCLE_SIGN = np.sign(CIRCLE)
+
+
+def _angles(phi):
+    """(sign, log|.|) of cos and sin of the angles: superellipse powers become exp(log * exponent)."""
+    cs = np.stack([np.cos(phi), np.sin(phi)])
+    with np.errstate(divide="ignore"):
+        return np.sign(cs), np.log(np.abs(cs))
+
+
+_OUTLINE = _angles(np.linspace(0, 2 * np.pi, 48, endpoint=False))
+_BEARD_JAW = _angles(np.linspace(np.radians(10), np.radians(170), 15))
+
+
+def _jaw_outline(angles, n_sq, taper, depth):
+    """Superellipse (exponent n_sq) whose lower half narrows towards the chin; front depth of the chin."""
+    (sc, ss), (lc, ls) = angles
+    e = 2.0 / n_sq
+    x = sc * np.exp(lc * e)
+    y = ss * np.exp(ls * e)
+    low = ss > 0
+    yl = np.where(low, y, 0.0)
+    x = x * (1.0 - taper * np.where(low, np.exp(ls * e * 1.6), 0.0))
+    return x, y, depth * 0.55 * yl * yl * (1.0 - np.abs(x) * 0.5)
 _ARC_PHI = np.linspace(0.0, -np.pi, 17)
 _ALA_T = np.linspace(0.2, 2.6, 7)
-_STRAND_T = (np.arange(5) + 0.5) / 5 * 2 - 1
-_HAIR_STYLE_COL = FIELD_INDEX["hair_style"]
+_STRAND_T = np.linspace(-1.0, 1.0, 9)
 SCALE = 0.22  # face half-width in image widths at scale 1
 
 
@@ -61,15 +92,19 @@ class Geometry:
         if self._face:
             names, (u, v, z) = self._gather(self._face)
             surf = np.concatenate([np.full(b_ - a, float(item[4])) for item, (_, a, b_) in zip(self._face, names)])
-            z += surf * self.depth * np.clip(1.0 - 0.9 * u * u - (v / self.b) ** 2, 0.04, 1.0) ** 0.4
-            spans.append((names, self.c[:, None, :] + np.matmul(np.stack([u, v, z], axis=2), self.m)))
+            vb = v / self.b
+            z += surf * self.depth * np.sqrt(np.clip(1.0 - 0.9 * u * u - vb * vb, 0.04, 1.0))
+            m, c = self.m, self.c
+            spans.append((names, np.stack([c[:, 0:1] + u * m[:, 0, 0:1] + v * m[:, 1, 0:1] + z * m[:, 2, 0:1],
+                                           c[:, 1:2] + u * m[:, 0, 1:2] + v * m[:, 1, 1:2] + z * m[:, 2, 1:2]],
+                                          axis=2)))
         if self._sil:
             names, (u, v, front) = self._gather(self._sil)
             x = u * self.sx + front * self.sin_yaw
             y = v * self.sy - front * self.sin_pitch
             spans.append((names, self.c[:, None, :] + np.matmul(np.stack([x, y], axis=2), self.rz2k)))
         for names, pts in spans:
-            fixed = np.round(pts * 16.0).astype(np.int32)   # cv2's 4-bit sub-pixel coordinates
+            fixed = (pts * 16.0 + 0.5).astype(np.int32)   # cv2's 4-bit sub-pixel coordinates
             for name, a, b_ in names:
                 self.pts[name] = pts[:, a:b_]
                 self.fixed[name] = fixed[:, a:b_]
@@ -77,7 +112,7 @@ class Geometry:
 
     def add_pixels(self, name, pts) -> None:
         self.pts[name] = pts
-        self.fixed[name] = np.round(pts * 16.0).astype(np.int32)
+        self.fixed[name] = (pts * 16.0 + 0.5).astype(np.int32)
 
 
 def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, full: bool = True) -> Geometry:
@@ -118,7 +153,7 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
     # --- landmarks and outline ----------------------------------------------------------------
     es, ey, ew = I("eye_spacing"), I("eye_y"), I("eye_width")
     ny, nd = I("nose_y"), I("nose_depth")
-    smile, mopen = G("smile"), G("mouth_open") ** 2
+    smile, mopen = G("smile"), G("mouth_open") * G("mouth_open")
     mw = I("mouth_width") * (1.0 + 0.10 * smile + 0.04 * mopen)
     corner_y = I("mouth_y") - 0.055 * smile
     zero1 = np.zeros((B, 1))
@@ -126,12 +161,8 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
              np.concatenate([ey, ey, ny, corner_y, corner_y], 1),
              np.concatenate([zero1, zero1, nd, zero1, zero1], 1))
     n_sq, taper = I("squareness"), I("jaw_taper")
-    c, s = np.cos(_OUTLINE_PHI), np.sin(_OUTLINE_PHI)
-    ox = np.sign(c) * np.abs(c) ** (2.0 / n_sq)
-    oy = np.sign(s) * np.abs(s) ** (2.0 / n_sq)
-    yl = np.clip(oy, 0.0, 1.0)
-    ox = ox * (1.0 - taper * yl ** 1.6)
-    geo.sil("outline", ox, oy * b, depth * 0.55 * yl ** 2 * (1.0 - np.abs(ox) * 0.5))
+    ox, oy, front = _jaw_outline(_OUTLINE, n_sq, taper, depth)
+    geo.sil("outline", ox, oy * b, front)
     geo.mopen = mopen[:, 0]
     if not full:
         geo.solve()
@@ -140,12 +171,12 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
     # --- eyes and brows -------------------------------------------------------------------------
     eh = ew * I("eye_height")
     opening = G("eye_open")
-    upper = -eh * T2 ** 0.7 * opening
-    lower = eh * 0.7 * T2 ** 0.9 * (0.6 + 0.4 * opening)
+    upper = -eh * _T2P[0.7] * opening
+    lower = eh * 0.7 * _T2P[0.9] * (0.6 + 0.4 * opening)
     lu = np.concatenate([T, T[::-1]]) * ew
     lv = np.concatenate([upper, lower[:, ::-1]], 1)
     th = I("brow_thickness") * (1.0 - 0.55 * _BT)
-    bv = (ey - I("brow_height") - 0.035 * G("brow_raise") - I("brow_arch") * np.sin(np.pi * _BT ** 0.8)
+    bv = (ey - I("brow_height") - 0.035 * G("brow_raise") - I("brow_arch") * _BROW_ARC
           + I("brow_slant") * _BT)
     brow_v = np.concatenate([bv - th * 0.5, (bv + th * 0.5)[:, ::-1]], 1)
     for name, side in (("l", -1.0), ("r", 1.0)):
@@ -176,9 +207,9 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
 
     # --- mouth ------------------------------------------------------------------------------------
     line_v = corner_y + 0.05 * smile * T2
-    gap = 0.09 * mopen * T2 ** 0.8
-    ul = I("upper_lip") * T2 ** 0.5 * (1 - 0.3 * np.exp(-(T / 0.15) ** 2)) + 0.004
-    ll = I("lower_lip") * T2 ** 0.6 + 0.004
+    gap = 0.09 * mopen * _T2P[0.8]
+    ul = I("upper_lip") * _T2P[0.5] * _LIP_BOW + 0.004
+    ll = I("lower_lip") * _T2P[0.6] + 0.004
     mu = T * mw
     mu2 = np.concatenate([mu, mu[:, ::-1]], 1)
     upper_bottom = line_v - gap * 0.3
@@ -197,14 +228,16 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
     fringe, part = I("fringe"), I("hair_part")
     us = _HAIR_U
     side_v = ey - 0.02
-    hv = hl + 0.10 * us ** 2 + (side_v - hl - 0.10) * np.abs(us) ** 6
+    hv = hl + 0.10 * us * us + (side_v - hl - 0.10) * _HAIR_U6
     hv = np.where(fringe > 0.55,
                   hv + (fringe - 0.55) * 0.5 * (1 - us ** 2) * (1 + 0.25 * np.sin(9 * us + 3 * part)),
                   hv - 0.08 * np.exp(-((us - part) / 0.08) ** 2))
     geo.face("hairline", us, hv, lift=0.02)
-    su = (np.array([0.2, 0.6, 0.9])[None, :] * _STRAND_T[:, None]).ravel() + part * 0.2
-    sv = np.concatenate([np.concatenate([-b - 0.05, (-b + hl) / 2 - 0.1, hl + 0.02 - 0.02 * j], 1)
-                         for j in range(5)], 1)
+    # Strands fanning from the crown to the hairline (alternately darker and lighter when drawn).
+    end_u = _STRAND_T * 0.92
+    su = (np.array([0.25, 0.65, 1.0])[None, :] * end_u[:, None]).ravel() + part * 0.15
+    sv = np.concatenate([np.concatenate([-b - 0.05, (-b + hl) / 2 - 0.08, hl + 0.1 * u * u - 0.01], 1)
+                         for u in end_u], 1)
     geo.face("strands", su, sv, lift=0.03)
     vol = I("hair_volume")
     geo.sil("hair_arc", np.cos(_ARC_PHI) * (1.04 + vol * 0.3),
@@ -212,17 +245,22 @@ def face_geometry(size: int, identity_rows: np.ndarray, image_rows: np.ndarray, 
     geo.sil("hair_short", _CX * (1.0 + vol * 0.6), -0.25 * b + _CY * (b * 0.85 + vol * 0.6))
     geo.sil("hair_medium", _CX * (1.07 + vol), _CY * (b + vol) - 0.05 * b)
     w = 1.12 + vol
-    geo.sil("hair_long", np.concatenate([-w, w, w * 0.95, -w * 0.95], 1),
-            np.concatenate([zero1 - 0.2, zero1 - 0.2, b + 1.1 + 0.2 * G("hair_wiggle"),
-                            b + 1.1 + 0.2 * G("hair_wiggle")], 1))
+    bottom = b + 1.1 + 0.2 * G("hair_wiggle")
+    geo.sil("hair_long", w * _LONG_U, -0.2 + (bottom + 0.2) * _LONG_V)
     geo.sil("hair_bun", _CX * 0.38, -b - 0.25 + _CY * 0.36)
     geo.sil("neck_top", zero1, b * 0.35)
+
+    # --- beard: the jaw below the cheeks, up to a line under the nose -------------------------------
+    bx, by, front = _jaw_outline(_BEARD_JAW, n_sq, taper, depth)
+    geo.sil("beard_jaw", bx * 1.01, by * b + 0.01, front)
+    bu = np.linspace(-0.92, 0.92, 11)
+    geo.face("beard_top", bu, ny + 0.075 - 0.3 * np.maximum(np.abs(bu) - 0.3, 0.0), lift=0.01)
 
     # --- glasses ----------------------------------------------------------------------------------
     gs = I("glasses_size")
     nexp = 2.0 + 4.0 * I("glasses_round")
-    rx = np.sign(_CX) * np.abs(_CX) ** (2 / nexp) * 0.22 * gs
-    ry = np.sign(_CY) * np.abs(_CY) ** (2 / nexp) * 0.15 * gs
+    rx = _CIRCLE_SIGN[:, 0] * np.exp(_CIRCLE_LOG[:, 0] * (2 / nexp)) * 0.22 * gs
+    ry = _CIRCLE_SIGN[:, 1] * np.exp(_CIRCLE_LOG[:, 1] * (2 / nexp)) * 0.15 * gs
     geo.face("rimL", -es + rx, ey + 0.01 + ry, lift=0.1)
     geo.face("rimR", es + rx, ey + 0.01 + ry, lift=0.1)
     geo.face("bridge", np.concatenate([-es + 0.22 * gs, zero1, es - 0.22 * gs], 1),

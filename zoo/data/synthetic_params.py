@@ -93,10 +93,10 @@ _CONTINUOUS = [
 ]
 # Fields derived from uniforms in a non-linear way (computed in `identity_table`).
 _DERIVED = ["skin_tone", "skin_r", "skin_g", "skin_b", "hair_r", "hair_g", "hair_b", "hair_style",
-            "iris_r", "iris_g", "iris_b", "glasses", "glasses_r", "glasses_g", "glasses_b"]
+            "iris_r", "iris_g", "iris_b", "glasses", "glasses_r", "glasses_g", "glasses_b", "beard"]
 IDENTITY_FIELDS: tuple[str, ...] = tuple(n for n, _, _ in _CONTINUOUS) + tuple(_DERIVED)
 FIELD_INDEX = {name: i for i, name in enumerate(IDENTITY_FIELDS)}
-_N_UNIFORMS = len(_CONTINUOUS) + 6
+_N_UNIFORMS = len(_CONTINUOUS) + 7
 
 
 def _pick(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -135,6 +135,10 @@ def identity_table(seed: int, ids) -> np.ndarray:
     out[:, col["glasses"]] = glasses
     gi = np.floor(extra[:, 4] / 0.22 * len(GLASSES_COLOURS)).astype(int).clip(0, len(GLASSES_COLOURS) - 1)
     out[:, col["glasses_r"]:col["glasses_b"] + 1] = GLASSES_COLOURS[gi]
+    # Beard density (0: none): stubble to full, for about one in five short-haired or bald identities.
+    style = out[:, col["hair_style"]]
+    bearded = (extra[:, 6] < 0.2) & (style != HAIR_STYLES.index("long")) & (style != HAIR_STYLES.index("bun"))
+    out[:, col["beard"]] = np.where(bearded, 0.15 + 0.5 * extra[:, 6] / 0.2, 0.0)
     return out
 
 
@@ -154,7 +158,7 @@ IMAGE_FIELDS = [
 IMAGE_FIELD_INDEX = {name: i for i, (name, _, _) in enumerate(IMAGE_FIELDS)}
 
 
-N_IMAGE_EXTRA = 92  # further uniforms: background texture (60) and up to 4 background shapes (4 x 8)
+N_IMAGE_EXTRA = 93  # further uniforms: background texture (60), up to 4 background shapes (4 x 8), clothes (1)
 _IMG_LO = np.array([lo for _, lo, _ in IMAGE_FIELDS] + [0.0] * N_IMAGE_EXTRA)
 _IMG_HI = np.array([hi for _, _, hi in IMAGE_FIELDS] + [1.0] * N_IMAGE_EXTRA)
 

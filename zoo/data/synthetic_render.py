@@ -22,6 +22,7 @@ _HALF = _SHIFT + 1  # the same integers read with one more bit land on the half-
 _ONE = 1 << _SHIFT
 _NOISE_BANKS: dict[int, np.ndarray] = {}
 _F32 = np.float32
+_RAMP = np.linspace(-1.0, 1.0, 4)
 _BACK_HAIR = {"bald": (), "short": ("hair_short",), "medium": ("hair_medium",),
               "long": ("hair_medium", "hair_long"), "bun": ("hair_short", "hair_bun")}
 
@@ -32,6 +33,18 @@ def _noise_bank(size: int) -> np.ndarray:
         bank = np.random.default_rng(0x5EED).standard_normal((2 * size, 2 * size, 3)).astype(np.float32)
         _NOISE_BANKS[size] = bank
     return bank
+
+
+class _Row:
+    """`geo.fixed[name][i]` on demand (an image uses only some of the batch's point sets)."""
+
+    __slots__ = ("table", "i")
+
+    def __init__(self, table: dict, i: int):
+        self.table, self.i = table, i
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.table[name][self.i]
 
 
 def _mul(c, f: float) -> tuple:
@@ -54,11 +67,9 @@ def _background(S: int, g: dict, extra: np.ndarray) -> tuple[np.ndarray, tuple]:
     r = extra[:60]
     base = tuple(c * 255.0 for c in colorsys.hsv_to_rgb(g["bg_hue"], g["bg_sat"] * 0.55, g["bg_val"]))
     grid = r[:16].reshape(4, 4, 1) * 0.6 + r[12:60].reshape(4, 4, 3) * 0.4 - 0.5
-    ramp = np.linspace(-1.0, 1.0, 4)
-    corners = ramp[None, :, None] * (r[0] * 2 - 1) + ramp[:, None, None] * (r[1] * 2 - 1)
-    low = (np.array(base) + 255.0 * g["bg_contrast"] * (grid + 0.35 * corners)).astype(_F32)
-    img = cv2.resize(cv2.convertScaleAbs(cv2.resize(low, (16, 16), interpolation=cv2.INTER_CUBIC)), (S, S),
-                     interpolation=cv2.INTER_LINEAR)
+    corners = _RAMP[None, :, None] * (r[0] * 2 - 1) + _RAMP[:, None, None] * (r[1] * 2 - 1)
+    low = cv2.convertScaleAbs((np.array(base) + 255.0 * g["bg_contrast"] * (grid + 0.35 * corners)).astype(_F32))
+    img = cv2.resize(cv2.resize(low, (16, 16), interpolation=cv2.INTER_CUBIC), (S, S), interpolation=cv2.INTER_LINEAR)
     for q in extra[60:92].reshape(4, 8)[:int(g["bg_shapes"] * 4)].tolist():
         col = tuple(a * 127.0 + 0.5 * c for a, c in zip(q[2:5], base))
         if q[0] < 0.5:
@@ -74,7 +85,7 @@ def _background(S: int, g: dict, extra: np.ndarray) -> tuple[np.ndarray, tuple]:
 def render_face(size: int, idv: dict, g: dict, extra: np.ndarray, geo, i: int) -> np.ndarray:
     """Draw image `i` of a batch. `idv`: identity fields; `g`: image fields; `extra`: extra uniforms."""
     S = size
-    F = {name: pts[i] for name, pts in geo.fixed.items()}
+    F = _Row(geo.fixed, i)
     k = float(geo.k[i])
     cx, cy = geo.c[i].tolist()
     b = idv["face_height"]
@@ -105,7 +116,7 @@ def render_face(size: int, idv: dict, g: dict, extra: np.ndarray, geo, i: int) -
     detail_map = np.zeros((H, H), np.uint8)
 
     # --- clothes, back hair, neck ---------------------------------------------------------------
-    clothes = tuple(c * 255.0 for c in colorsys.hsv_to_rgb(g["clothes_hue"], 0.2 + 0.5 * extra[2], g["clothes_val"]))
+    clothes = tuple(c * 255.0 for c in colorsys.hsv_to_rgb(g["clothes_hue"], 0.2 + 0.5 * extra[92], g["clothes_val"]))
     shoulder = (cx + float(geo.sin_yaw[i, 0]) * k * 0.3, cy + (b + 1.25) * k)
     _ellipse(img, shoulder, (2.5 * k, 1.0 * k), roll * 0.3, clothes)
     back = _BACK_HAIR[style]
@@ -130,7 +141,9 @@ def render_face(size: int, idv: dict, g: dict, extra: np.ndarray, geo, i: int) -
                 fill(img, (f"ear_inner{j}",), _mul(skin, 0.72))
     if style != "bald":
         cv2.fillPoly(img, [np.concatenate([F["hairline"], F["hair_arc"]])], hair, _AA, _SHIFT)
-        cv2.polylines(img, list(F["strands"].reshape(5, 3, 2)), False, _mul(hair, 0.72), lw, _AA, _SHIFT)
+        strands = F["strands"].reshape(9, 3, 2)
+        cv2.polylines(img, list(strands[0::2]), False, _mul(hair, 0.8), lw, _AA, _SHIFT)
+        cv2.polylines(img, list(strands[1::2]), False, _mix(hair, (235.0, 225.0, 210.0), 0.1), lw, _AA, _SHIFT)
 
     # --- eyes and brows --------------------------------------------------------------------------
     white = _mul((236.0, 230.0, 224.0), 0.92 + 0.08 * skin[0] / 255.0)
@@ -161,9 +174,16 @@ def render_face(size: int, idv: dict, g: dict, extra: np.ndarray, geo, i: int) -
     fill(img, ("browl", "browr"), brow)
 
     # --- nose and mouth --------------------------------------------------------------------------
+    fill(detail_map, ("under_nose",), 90, _HALF)  # the upper lip's bulge, then the nose over it
     fill(detail_map, ("nose",), 255, _HALF)
-    fill(detail_map, ("under_nose",), 90, _HALF)
     fill(detail_map, ("lips",), 60, _HALF)
+    if idv["beard"] > 0:  # a soft-edged mask blended towards a dark hair colour
+        mask = np.zeros((S, S), np.uint8)
+        cv2.fillPoly(mask, [np.concatenate([F["beard_jaw"], F["beard_top"]])], 255, _AA, _SHIFT)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, 0.035 * k)).astype(_F32)[..., None]
+        mask *= _F32(idv["beard"] / 255.0)
+        colour = np.array([min(h, 90.0) * 0.8 for h in hair], _F32)
+        img = cv2.convertScaleAbs(img + (colour - img) * mask)
     fill(img, ("nostrill", "nostrilr"), _mul(skin, 0.42))
     lines(img, ("alal", "alar"), _mul(skin, 0.75), max(1, int(0.9 * px + 0.5)))
     if mopen > 0.05:
@@ -196,12 +216,11 @@ def render_face(size: int, idv: dict, g: dict, extra: np.ndarray, geo, i: int) -
     # Only the person is lit by these normals; the background keeps its own gradient.
     person = cv2.blur(head_map, (3, 3)).astype(_F32) * _F32(gain / 255.0)
     shade = _F32(1.0) + (np.maximum(ndotl, _F32(0.0)) - _F32(lz)) * person
-    shade = cv2.resize(shade, (S, S), interpolation=cv2.INTER_LINEAR)
-
+    # Exposure and white balance fold into the (half-resolution) shading map.
     w = g["warmth"] * 0.05
     e = g["exposure"]
-    out = cv2.multiply(img, cv2.merge([shade * _F32(e * (1 + w)), shade * _F32(e), shade * _F32(e * (1 - w))]),
-                       dtype=cv2.CV_32F)
+    shade = cv2.merge([shade * _F32(e * (1 + w)), shade * _F32(e), shade * _F32(e * (1 - w))])
+    out = cv2.multiply(img, cv2.resize(shade, (S, S), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_32F)
     if g["blur"] > 0.7:
         out = cv2.GaussianBlur(out, (0, 0), (g["blur"] - 0.7) / 0.3 * 0.9 * px + 0.3)
     bank = _noise_bank(S)

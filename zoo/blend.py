@@ -26,7 +26,7 @@ def check_mode(value: str, allowed, what: str) -> str:
 def border_fade(size: int, width: float | None = None) -> np.ndarray:
     """(S, S) float32 that is 1 inside and ramps to 0 at the crop's edges (no seam at the crop border)."""
     width = max(1.0, float(width if width is not None else size / 16))
-    ramp = np.clip((np.arange(size, dtype=np.float32) + 0.5) / width, 0.0, 1.0)
+    ramp = np.clip(np.arange(size, dtype=np.float32) / width, 0.0, 1.0)  # 0 on the outermost pixels
     ramp = np.minimum(ramp, ramp[::-1])
     return np.outer(ramp, ramp).astype(np.float32)
 

@@ -164,8 +164,19 @@ def _check_rgb(image) -> np.ndarray:
 
 def detected_faces(detector, images, min_score: float = 0.9, min_size: int = 20) -> list[list[FaceRef]]:
     """Faces per image from a `zoo.data.detect.FaceDetector`, best score first, with their indices."""
+    try:
+        results = detector.detect(images)
+    except Exception:  # noqa: BLE001 - mtcnn fails on some face-less images; retry one by one
+        results = []
+        for img in images:
+            try:
+                results.append(detector.detect([img])[0])
+            except Exception as exc:  # noqa: BLE001
+                log.warning("face detection failed on one frame (%s: %s); it passes through unchanged",
+                            type(exc).__name__, exc)
+                results.append([])
     out = []
-    for found in detector.detect(images):
+    for found in results:
         keep = [f for f in found if f.score >= min_score and min(f.width, f.height) >= min_size]
         out.append([FaceRef(np.asarray(f.landmarks), k, np.asarray(f.box), float(f.score))
                     for k, f in enumerate(keep)])

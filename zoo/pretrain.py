@@ -304,6 +304,8 @@ def distribution_scope(mode: str | None):
     import keras
     backend = keras.backend.backend()
     if backend == "jax":
+        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1") or 1) > 1:
+            _initialize_jax_cluster()
         devices = keras.distribution.list_devices()
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -313,13 +315,38 @@ def distribution_scope(mode: str | None):
             keras.distribution.set_distribution(previous)
     elif backend == "tensorflow":
         import tensorflow as tf
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        if os.environ.get("TF_CONFIG"):
+            # Several hosts: every worker runs the same command with its own TF_CONFIG (cluster + task).
+            strategy = _multi_worker_strategy()
+        else:
+            if "tf_mirrored" not in _CLUSTER:  # one strategy per process: build, compile and fit share it
+                gpus = tf.config.list_logical_devices("GPU")
+                devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+                _CLUSTER["tf_mirrored"] = tf.distribute.MirroredStrategy(devices=devices)
+            strategy = _CLUSTER["tf_mirrored"]
         with strategy.scope():
             yield strategy.num_replicas_in_sync
     else:
         raise ValueError(f"--distribute data-parallel needs the jax or tensorflow backend; this is {backend!r}.")
+
+
+_CLUSTER = {}
+
+
+def _initialize_jax_cluster() -> None:
+    """`keras.distribution.initialize()` once, from KERAS_DISTRIBUTION_{JOB_ADDRESSES,NUM_PROCESSES,PROCESS_ID}."""
+    if not _CLUSTER.get("jax"):
+        import keras
+        keras.distribution.initialize()
+        _CLUSTER["jax"] = True
+
+
+def _multi_worker_strategy():
+    """One `tf.distribute.MultiWorkerMirroredStrategy` per process (it must be created only once)."""
+    if "tf" not in _CLUSTER:
+        import tensorflow as tf
+        _CLUSTER["tf"] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _CLUSTER["tf"]
 
 
 # --- data -------------------------------------------------------------------------------------------
@@ -445,7 +472,7 @@ class Pretrainer:
                 epochs = -(-(total - self.step) // chunk)
                 data = _step_batches(self.sampler, self.step)
                 self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
-                               verbose=0, callbacks=[_Control(self, total)])
+                               verbose=0, shuffle=False, callbacks=[_Control(self, total)])
         self.seconds += time.perf_counter() - start
         if self.step != self.last_checkpoint:
             self.save_checkpoint()
@@ -555,7 +582,7 @@ def ridge_probe(train_x, train_y, test_x, test_y, *, l2: float = 1.0) -> float:
 
 
 def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 200, train_images: int = 12,
-                     test_images: int = 4, batch_size: int = 16, augment_copies: int = 6, decoder_width: int = 64,
+                     test_images: int = 4, batch_size: int = 8, augment_copies: int = 6, decoder_width: int = 48,
                      learning_rate: float = 1e-3, seed: int = 0) -> dict:
     """Score a frozen encoder on held-out identities.
 
@@ -586,6 +613,7 @@ def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 
     head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=FaceLoss(ssim_weight=0.5, mask_weight=0.5))
     head.optimizer.build(head.trainable_variables)
     init = head.get_weights()
+    opt_init = [ops.convert_to_numpy(v) for v in head.optimizer.variables]  # slots, step, learning rate
     mask = template_mask(size)[None, ..., None]
     # Split each identity's faces, build every augmented pool, then run the frozen encoder once.
     plan, pools, ys = [], [], []
@@ -613,8 +641,8 @@ def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 
         at += n_pool + n_tr + n_te
         rng = np.random.default_rng([seed, ident, 1])
         head.set_weights(init)
-        for v in head.optimizer.variables:
-            v.assign(ops.zeros(v.shape, v.dtype))
+        for v, value in zip(head.optimizer.variables, opt_init):
+            v.assign(value)
         for _ in range(int(eval_steps)):
             pick = rng.integers(0, len(feats), batch_size)
             head.train_on_batch(feats[pick], y[pick])

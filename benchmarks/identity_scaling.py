@@ -1,0 +1,123 @@
+"""Does pretraining on more identities give a better encoder? Transfer score vs identity count.
+
+For each N in --identities, pretrain the same encoder (conditioned head) on `synthetic:N` for the same
+step budget, then score it on the same held-out identities (synthetic ids beyond every N, so never
+trained on): a fresh decoder per held-out identity for --eval-steps steps, masked SSIM on unseen images
+(transfer score), and a ridge probe on pooled features. An untrained encoder (N = 0) is the baseline.
+Also times one training step at each N (the conditioned head's step cost should not grow with N).
+
+Writes benchmarks/results/identity_scaling.{json,png}. The default budget runs in under 20 minutes on a
+2-core CPU:
+
+    python benchmarks/identity_scaling.py                       # N = 1, 16, 256, 4096; 250 steps, 32 px
+    python benchmarks/identity_scaling.py --steps 20 --eval-steps 10 --identities 1 16 --holdout 3   # smoke
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--identities", type=int, nargs="+", default=[1, 16, 256, 4096])
+    parser.add_argument("--steps", type=int, default=250)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--encoder", default="mobilenet-face")
+    parser.add_argument("--holdout", type=int, default=6, help="held-out identities scored for every N")
+    parser.add_argument("--eval-steps", type=int, default=50)
+    parser.add_argument("--decoder-width", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+
+    import tempfile
+
+    import keras
+
+    import zoo
+    from zoo.data.corpus import open_corpus
+    from zoo.pretrain import (PretrainConfig, Pretrainer, build_pretrain_model, evaluate_encoder, find_encoder)
+
+    top = max(args.identities)
+    # One evaluation corpus: ids top .. top+holdout-1 are beyond every training range (ids 0..N-1).
+    eval_corpus = open_corpus(f"synthetic:{top + args.holdout}:seed={args.seed}")
+    held = list(range(top, top + args.holdout))
+    rows = []
+
+    def score(encoder):
+        return evaluate_encoder(encoder, eval_corpus, held, args.size, eval_steps=args.eval_steps, seed=args.seed)
+
+    keras.utils.set_random_seed(args.seed)
+    t0 = time.perf_counter()
+    baseline = score(zoo.build_encoder(args.encoder, input_size=args.size))
+    rows.append({"identities": 0, "label": "untrained", **baseline})
+    print(f"N=0 (untrained): transfer SSIM {baseline['transfer_ssim']:.4f}, probe {baseline['probe_accuracy']:.3f}",
+          flush=True)
+    for n in args.identities:
+        keras.utils.set_random_seed(args.seed)
+        corpus = open_corpus(f"synthetic:{n}:seed={args.seed}")   # same identities as eval_corpus's first n
+        config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, size=args.size, chunk=10,
+                                checkpoint_every=10 ** 9, decoder_width=args.decoder_width, seed=args.seed)
+        with tempfile.TemporaryDirectory(prefix="facezoo-scaling-") as tmp:
+            trainer = Pretrainer.create(
+                lambda: build_pretrain_model(zoo.build_encoder(args.encoder, input_size=args.size), n,
+                                             size=args.size, decoder_width=args.decoder_width),
+                corpus.sampler(args.batch_size, args.size, seed=args.seed), tmp, config)
+            start = time.perf_counter()
+            trainer.train(min(10, args.steps))          # first chunk: tracing
+            warm = time.perf_counter()
+            state = trainer.train(args.steps)
+            steady = (time.perf_counter() - warm) / max(1, args.steps - min(10, args.steps))
+            metrics = score(find_encoder(trainer.model))
+        rows.append({"identities": n, "steps": args.steps, "final_loss": state["losses"][-1][1],
+                     "step_ms": round(steady * 1000, 1), "train_seconds": round(time.perf_counter() - start, 1),
+                     **metrics})
+        print(f"N={n}: transfer SSIM {metrics['transfer_ssim']:.4f}, probe {metrics['probe_accuracy']:.3f}, "
+              f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
+    result = {"benchmark": "identity_scaling", "backend": keras.backend.backend(), "encoder": args.encoder,
+              "size": args.size, "steps": args.steps, "batch_size": args.batch_size, "holdout": args.holdout,
+              "eval_steps": args.eval_steps, "seconds": round(time.perf_counter() - t0, 1), "rows": rows,
+              "command": "python benchmarks/identity_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from zoo.io import write_json
+    write_json(out / "identity_scaling.json", result)
+    _plot(rows, out / "identity_scaling.png", result)
+    base = rows[0]["transfer_ssim"]
+    for r in rows[1:]:
+        print(f"N={r['identities']:>5}: transfer SSIM / untrained = {r['transfer_ssim'] / base:.3f}")
+    print(f"wrote {out / 'identity_scaling.json'} and .png in {result['seconds']:.0f} s")
+    return 0
+
+
+def _plot(rows, path, result) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from zoo.io import atomic_path
+
+    trained = [r for r in rows if r["identities"] > 0]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["identities"] for r in trained], [r["transfer_ssim"] for r in trained], "o-", label="pretrained")
+    ax.axhline(rows[0]["transfer_ssim"], color="grey", ls="--", label="untrained encoder")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("pretraining identities N (synthetic)")
+    ax.set_ylabel("transfer score (masked SSIM, held-out ids)")
+    ax.set_title(f"{result['encoder']} {result['size']} px, {result['steps']} steps, {result['backend']}")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Global encoder pretraining: scalable heads, resume, data parallelism, held-out evaluation, publish."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tiny_encoder(size=32):
+    """A BatchNorm-free conv encoder: exact data-parallel equivalence needs no per-replica statistics."""
+    import keras
+    from keras import layers
+    inp = keras.Input((size, size, 3), name="face")
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c1")(inp)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c2")(x)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c3")(x)
+    return keras.Model(inp, x, name="tiny_encoder")
+
+
+def test_ridge_probe_separates_classes():
+    from zoo.pretrain import ridge_probe
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(5, 40)) * 3
+    y_tr, y_te = np.repeat(np.arange(5), 6), np.repeat(np.arange(5), 3)
+    x_tr = centres[y_tr] + rng.normal(size=(30, 40))
+    x_te = centres[y_te] + rng.normal(size=(15, 40))
+    assert ridge_probe(x_tr, y_tr, x_te, y_te) == 1.0
+    assert ridge_probe(rng.normal(size=(30, 40)), y_tr, rng.normal(size=(15, 40)), y_te) < 0.6
+
+
+def test_10000_identity_conditioned_model_trains_and_resumes(tmp_path):
+    """10,000 identities: the model builds, memory per identity is small, steps run, a checkpoint resumes."""
+    import zoo
+    from zoo.data.corpus import open_corpus
+    from zoo.pretrain import (PretrainConfig, Pretrainer, build_pretrain_model, find_encoder,
+                              memory_per_identity)
+
+    corpus = open_corpus("synthetic:10000")
+    config = PretrainConfig(steps=2, batch_size=4, size=32, chunk=1, checkpoint_every=1, decoder_width=32,
+                            bottleneck=64, inter_channels=64)
+    encoder = zoo.build_encoder("mobilenet-face", input_size=32)
+    trainer = Pretrainer.create(
+        lambda: build_pretrain_model(encoder, 10000, size=32, decoder_width=32, bottleneck=64, inter_channels=64),
+        corpus.sampler(4, 32, holdout=10), tmp_path / "run", config)
+    mem = memory_per_identity(trainer.model, trainer.model.optimizer)
+    assert mem["identities"] == 10000 and mem["params_per_identity"] == 64
+    assert mem["optimizer_slots"] == 2 and mem["total_bytes"] == 64 * 4 * 3
+    state = trainer.train(2)
+    assert state["step"] == 2 and len(state["losses"]) == 2 and np.isfinite(state["losses"][-1][1])
+    assert find_encoder(trainer.model).name == encoder.name
+    assert (tmp_path / "run" / "checkpoints" / "step-00000002" / "model.keras").exists()
+    resumed = Pretrainer.resume(tmp_path / "run", corpus.sampler(4, 32, holdout=10))
+    assert resumed.step == 2
+    for a, b in zip(trainer.model.weights, resumed.model.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert int(np.asarray(resumed.model.optimizer.iterations)) == 2
+    assert resumed.train(3)["step"] == 3
+
+
+def test_bank_head_selects_each_identity():
+    import zoo
+    from zoo.pretrain import MAX_BANK, build_pretrain_model, memory_per_identity
+
+    encoder = _tiny_encoder(32)
+    model = build_pretrain_model(encoder, 3, heads="bank", size=32, decoder_width=16, inter="conv",
+                                 inter_channels=16)
+    x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
+    out = np.asarray(model({"face": x, "identity": np.array([[0], [1], [2]], "int32")}))
+    dec1 = model.get_layer("decoder_1")
+    z = model.get_layer("inter")(encoder(x))
+    np.testing.assert_allclose(out[1], np.asarray(dec1(z))[1], atol=1e-5)
+    assert memory_per_identity(model)["params_per_identity"] == dec1.count_params()
+    with pytest.raises(ValueError, match="conditioned"):
+        build_pretrain_model(encoder, MAX_BANK + 1, heads="bank", size=32)
+    del zoo
+
+
+def test_pretrain_cli_publishes_with_evaluation(tmp_path):
+    """`facezoo pretrain --publish`: a loadable release whose card and facezoo.json carry the evaluation."""
+    import hub
+    import zoo
+    from recipes import cli
+
+    hub_dir = str(tmp_path / "hub")
+    run = tmp_path / "run"
+    code = cli.main(["pretrain", "--corpus", "synthetic:40", "--encoder", "mobilenet-face", "--size", "32",
+                     "--steps", "2", "--batch-size", "4", "--chunk", "1", "--decoder-width", "16",
+                     "--holdout", "3", "--eval-steps", "2", "--eval-images", "3", "--run", str(run),
+                     "--publish", "team/pretrained", "--tag", "v1", "--hub", hub_dir])
+    assert code == 0
+    result = json.loads((run / "pretrain.json").read_text())
+    metrics = result["metrics"]
+    assert metrics["heldout_identities"] == 3 and 0 < metrics["transfer_ssim"] <= 1
+    assert 0 <= metrics["probe_accuracy"] <= 1 and metrics["probe_chance"] == pytest.approx(1 / 3, abs=1e-4)
+    assert (run / "encoder.keras").exists() and result["step"] == 2
+    snap = hub.pull("team/pretrained", "v1", hub=hub_dir)
+    manifest = json.loads((Path(snap.path) / "facezoo.json").read_text())
+    assert manifest["metrics"]["transfer_ssim"] == metrics["transfer_ssim"]
+    assert manifest["corpus"]["identities"] == 40 and manifest["training"]["steps"] == 2
+    assert manifest["input_size"] == 32 and manifest["parent"] is None
+    card = (Path(snap.path) / "README.md").read_text()
+    assert "transfer_ssim" in card and "probe_accuracy" in card
+    encoder = zoo.load_encoder("team/pretrained@v1", hub=hub_dir)
+    assert encoder.output_shape[1:] == (1, 1, 576)
+    # Resuming a finished run to more steps continues at the same step.
+    code = cli.main(["pretrain", "--run", str(run), "--resume", "--steps", "3", "--eval-steps", "0"])
+    assert code == 0 and json.loads((run / "pretrain.json").read_text())["step"] == 3
+
+
+_DP_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, {root!r})
+    from zoo.pretrain import setup_virtual_devices
+    setup_virtual_devices(2)
+    import keras
+    import numpy as np
+    from zoo.data.corpus import open_corpus
+    from zoo.pretrain import PretrainConfig, Pretrainer, build_pretrain_model, distribution_scope
+    sys.path.insert(0, {tests!r})
+    from test_pretrain import _tiny_encoder
+
+    corpus = open_corpus("synthetic:20")
+    out = {{}}
+    for mode in (None, "data-parallel"):
+        keras.utils.set_random_seed(0)
+        config = PretrainConfig(steps=4, batch_size=8, size=32, chunk=1, checkpoint_every=100,
+                                learning_rate=1e-3, decoder_width=16)
+        build = lambda: build_pretrain_model(_tiny_encoder(32), 20, size=32, decoder_width=16, inter="conv",
+                                             inter_channels=16)
+        with distribution_scope(mode) as replicas:
+            pass
+        trainer = Pretrainer.create(build, corpus.sampler(8, 32, holdout=2, seed=0),
+                                    os.path.join({tmp!r}, str(mode)), config, distribute=mode)
+        state = trainer.train(4)
+        out[str(mode)] = {{"losses": [l for _, l in state["losses"]], "replicas": replicas}}
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def _run_dp(tmp_path, backend):
+    script = tmp_path / "dp.py"
+    script.write_text(_DP_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), tmp=str(tmp_path)))
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=900)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][7:])
+    one, two = out["None"], out["data-parallel"]
+    assert two["replicas"] == 2
+    np.testing.assert_allclose(two["losses"], one["losses"], rtol=2e-3, atol=2e-4)
+    assert len(one["losses"]) == 4
+
+
+@pytest.mark.slow
+def test_data_parallel_matches_one_device_tensorflow(tmp_path):
+    _run_dp(tmp_path, "tensorflow")
+
+
+@pytest.mark.slow
+@pytest.mark.jax
+def test_data_parallel_matches_one_device_jax(tmp_path):
+    pytest.importorskip("jax")
+    _run_dp(tmp_path, "jax")
+
+
+@pytest.mark.slow
+def test_killed_pretrain_resumes(tmp_path):
+    """SIGKILL a pretrain subprocess after its first checkpoint; --resume continues from that step."""
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "recipes.pretrain_encoder", "--corpus", "synthetic:30", "--size", "32",
+            "--batch-size", "4", "--chunk", "1", "--checkpoint-every", "2", "--decoder-width", "16",
+            "--holdout", "2", "--eval-steps", "0", "--run", str(run)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen(args + ["--steps", "400"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and not (run / "state.json").exists():
+            time.sleep(0.5)
+        assert (run / "state.json").exists(), "no checkpoint before the deadline"
+        time.sleep(2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    step = json.loads((run / "state.json").read_text())["step"]
+    assert 2 <= step < 400
+    ckpt = run / json.loads((run / "state.json").read_text())["checkpoint"]
+    assert (ckpt / "model.keras").exists() and (ckpt / "optimizer.npz").exists()   # complete, never half
+    done = subprocess.run(args + ["--steps", str(step + 2), "--resume"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resumed {run} at step {step}" in done.stdout
+    assert json.loads((run / "pretrain.json").read_text())["step"] == step + 2

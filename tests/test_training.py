@@ -1,0 +1,228 @@
+"""Swap training with staged unfreezing: real Keras training, tiny models, TF and JAX backends."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.errors import ScheduleError
+from zoo.schedule import FreezeSchedule, Plateau
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = 32
+
+
+class RandomPairs:
+    """Deterministic random batches: enough to check which weights move."""
+
+    def __init__(self, batch=2, size=SIZE):
+        self.batch, self.size = batch, size
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng(i)
+        x = tuple(rng.random((self.batch, self.size, self.size, 3), dtype=np.float32) for _ in range(2))
+        y = tuple(np.concatenate([a, np.ones(a.shape[:3] + (1,), np.float32)], -1) for a in x)
+        return x, y
+
+
+def _values(variables):
+    import keras
+    return {v.path: keras.ops.convert_to_numpy(v).copy() for v in variables}
+
+
+def _changed(before, after, paths):
+    return {p for p in paths if not np.array_equal(before[p], after[p])}
+
+
+def test_staged_unfreezing(tmp_path):
+    """frozen -> top2 -> all: encoder bit-identical while frozen, then only the top blocks move,
+    frozen BatchNorm statistics never move, and optimizer state survives each recompile."""
+    from zoo.blocks import encoder_blocks
+    from zoo.training import SwapTrainer, TrainConfig
+
+    enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
+    model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
+    blocks = encoder_blocks(enc)
+    top_paths = {w.path for _, layers in blocks[-2:] for layer in layers for w in layer.weights}
+    low_paths = {w.path for _, layers in blocks[:-2] for layer in layers for w in layer.weights}
+    bn_low = {w.path for _, layers in blocks[:-2] for layer in layers for w in layer.non_trainable_weights
+              if "moving" in w.path}
+    assert top_paths and low_paths and bn_low
+    dec_paths = {w.path for w in model.decoders["a"].weights}
+
+    trainer = SwapTrainer(model, "frozen; top2@3; all@6", RandomPairs(), tmp_path / "run",
+                          TrainConfig(steps=3, chunk=1, checkpoint_every=100, preview_every=100,
+                                      tensorboard=False, learning_rate=1e-3))
+    w0 = _values(enc.weights)
+    d0 = _values(model.decoders["a"].weights)
+    trainer.train(3)
+    w1 = _values(enc.weights)
+    assert not _changed(w0, w1, w0), "a frozen encoder must stay bit-identical"
+    assert _changed(d0, _values(model.decoders["a"].weights), dec_paths), "decoders must train"
+
+    trainer.train(6)
+    w2 = _values(enc.weights)
+    assert [(h["trainable"], h["step"]) for h in trainer.history][:2] == [("none", 0), ("top2", 3)]
+    moved = _changed(w1, w2, w1)
+    assert moved & top_paths, "after unfreezing, the top blocks must train (recompile missing?)"
+    assert not (moved & low_paths), f"lower blocks moved: {sorted(moved & low_paths)[:5]}"
+    assert not (moved & bn_low), "frozen BatchNorm statistics moved"
+    iterations = int(np.asarray(model.optimizer.iterations))
+    assert iterations == 6, "the iteration count is carried across the recompile"
+
+    trainer.train(8)
+    w3 = _values(enc.weights)
+    assert trainer.stage.trainable == "all"
+    assert _changed(w2, w3, w2) & low_paths, "'all' trains the lower blocks too"
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["step"] == 8
+    assert [h["trainable"] for h in state["stage_history"]] == ["none", "top2", "all"]
+    assert [h["step"] for h in state["stage_history"]] == [0, 3, 6]
+    assert (tmp_path / "run" / "loss.png").exists()
+    assert list((tmp_path / "run" / "previews").glob("*.png"))
+
+
+def test_optimizer_moments_carried_over(tmp_path):
+    """Slots of variables that were already training are copied into the fresh optimizer."""
+    import keras
+
+    from zoo.training import SwapTrainer, TrainConfig
+
+    enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
+    model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
+    trainer = SwapTrainer(model, "frozen; all@50", RandomPairs(), tmp_path / "run",
+                          TrainConfig(steps=2, chunk=1, tensorboard=False))
+    trainer.train(2)
+    from zoo.optim import optimizer_state
+    before = optimizer_state(model, model.optimizer)
+    trainer._enter_stage(1, "test")
+    trainer._compile_for_stage()
+    after = optimizer_state(model, model.optimizer)
+    shared = [k for k in before if k != "iterations"]
+    assert shared and all(np.array_equal(before[k], after[k]) for k in shared)
+    assert len(after) > len(before), "new encoder slots were added"
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2
+
+
+def test_plateau_trigger_fires_on_plateau_not_before():
+    p = Plateau(window=20, threshold=0.01)
+    falling = list(np.linspace(1.0, 0.2, 200))
+    assert not any(p.fired(falling[:n]) for n in range(1, 201)), "steadily improving: never fires"
+    flat = falling + [0.2] * 60
+    fired_at = next(n for n in range(1, len(flat) + 1) if p.fired(flat[:n]))
+    assert 200 < fired_at <= 240, fired_at
+    assert not p.fired([1.0] * 39), "needs two full windows first"
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("frozen; top2@500; all@400", "overlaps"),
+    ("frozen; topx@plateau", "Unknown stage"),
+    ("frozen; all", "needs a start"),
+    ("frozen; all@plateau(window=1)", "window"),
+    ("frozen; all@plateau(speed=3)", "Unknown plateau option"),
+])
+def test_bad_schedule_strings(text, needle):
+    with pytest.raises(ScheduleError, match=needle):
+        FreezeSchedule.parse(text)
+
+
+def test_schedule_round_trip_and_toml(tmp_path):
+    s = FreezeSchedule.parse("frozen; top3@2000:lr=0.1; all@plateau(window=30,threshold=0.02):lr=0.5")
+    assert FreezeSchedule.parse(s.to_string()) == s
+    toml = tmp_path / "s.toml"
+    toml.write_text('[[stage]]\ntrainable = "none"\n[[stage]]\ntrainable = "top3"\nstart = 2000\nlr = 0.1\n'
+                    '[[stage]]\ntrainable = "all"\nstart = "plateau"\nwindow = 30\nthreshold = 0.02\nlr = 0.5\n')
+    assert FreezeSchedule.from_toml(toml) == s
+
+
+def test_schedule_validated_against_encoder_before_training(tmp_path):
+    from zoo.training import SwapTrainer
+
+    enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
+    model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
+    with pytest.raises(ScheduleError, match="has 11 blocks"):
+        SwapTrainer(model, "frozen; top40@10", RandomPairs(), tmp_path / "r1")
+    with pytest.raises(ScheduleError, match="matches no layer"):
+        SwapTrainer(model, "frozen; pattern:nothing_*@10", RandomPairs(), tmp_path / "r2")
+    assert not (tmp_path / "r1" / "state.json").exists()
+
+
+def _face_folders(root: Path, size=64, images=12):
+    import cv2
+
+    from zoo.data.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces(2, size=size, seed=3)
+    folders = {}
+    for ident, name in enumerate("ab"):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(images):
+            rgb, _ = faces.render(ident, i)
+            cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        folders[name] = folder
+    return folders
+
+
+def test_cli_kill_then_resume(tmp_path):
+    """kill -9 mid-training, then --resume: continues from the last checkpoint's step, loads cleanly."""
+    folders = _face_folders(tmp_path / "faces")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "recipes.train_swap", "--encoder", "mobilenet-face", "--encoder-weights",
+           "none", "--a", str(folders["a"]), "--b", str(folders["b"]), "--run", str(run), "--size", "32",
+           "--batch-size", "2", "--decoder-width", "16", "--schedule", "frozen; all@4", "--log-every", "1",
+           "--checkpoint-every", "2", "--preview-every", "100", "--steps", "400"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            state = run / "state.json"
+            if state.exists() and json.loads(state.read_text())["step"] >= 6:
+                break
+            if proc.poll() is not None:
+                pytest.fail(proc.stdout.read().decode()[-3000:])
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint within the deadline")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = json.loads((run / "state.json").read_text())
+    model = zoo.load_run(run)  # the checkpoint state.json names is complete
+    assert model.identities == ["a", "b"]
+    target = saved["step"] + 2
+    out = subprocess.run(cmd[:cmd.index("--steps")] + ["--steps", str(target), "--resume"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    final = json.loads((run / "state.json").read_text())
+    assert final["step"] == target
+    assert final["stage_history"][:len(saved["stage_history"])] == saved["stage_history"]
+    assert not list((run / "checkpoints").glob(".step-*")), "no half-written checkpoint remains"
+
+
+def test_cli_bad_schedule_fails_before_step_zero(tmp_path):
+    folders = _face_folders(tmp_path / "faces", images=2)
+    out = subprocess.run(
+        [sys.executable, "-m", "recipes.cli", "train", "--encoder", "mobilenet-face", "--encoder-weights", "none",
+         "--a", str(folders["a"]), "--b", str(folders["b"]), "--run", str(tmp_path / "run"), "--size", "32",
+         "--schedule", "frozen; top99@plateau"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "top 99 blocks" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "state.json").exists()
+
+
+@pytest.mark.jax
+def test_staged_unfreezing_on_jax():
+    """The same staged-unfreezing test, on the JAX backend."""
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"{__file__}::test_staged_unfreezing"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-4000:]

@@ -276,8 +276,10 @@ class SwapTrainer:
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
             self.save_checkpoint()
             raise
-        self.save_checkpoint()
-        self.write_preview()
+        if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
+            self.save_checkpoint()
+        if self.last_preview != self.step:
+            self.write_preview()
         self.plot_losses()
         return self.state()
 

@@ -1,0 +1,66 @@
+"""The encoder catalogue: names, wildcards, errors, and every entry building to its declared shape."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import zoo
+from zoo.errors import UnknownEncoderError
+
+REQUIRED = ["effnet-face-v2", "effnet-face-v1", "convnext-face", "resnet-face", "mobilenet-face", "fs-original"]
+
+
+def test_catalogue_has_the_required_entries():
+    assert set(REQUIRED) <= set(zoo.list_encoders())
+
+
+def test_wildcards_filter():
+    assert zoo.list_encoders("effnet-*") == ["effnet-face-v1", "effnet-face-v2"]
+    assert zoo.list_encoders("*-face") == ["convnext-face", "mobilenet-face", "resnet-face"]
+    assert zoo.list_encoders("nothing-*") == []
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(UnknownEncoderError) as info:
+        zoo.get_spec("effnet-face-v3")
+    text = str(info.value)
+    assert "'effnet-face-v2'" in text and "facezoo encoders list" in text and "Received: name='effnet-face-v3'" in text
+
+
+def test_name_at_revision():
+    assert zoo.parse_ref("effnet-face-v2@v1") == ("effnet-face-v2", "v1")
+    assert zoo.parse_ref("effnet-face-v2") == ("effnet-face-v2", None)
+    assert zoo.get_spec("effnet-face-v2@v1").name == "effnet-face-v2"
+    with pytest.raises(UnknownEncoderError):
+        zoo.parse_ref("effnet-face-v2@")
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_every_entry_builds_to_its_feature_shape(name):
+    spec = zoo.get_spec(name)
+    size = 64
+    encoder = zoo.build_encoder(name, input_size=size)
+    out = encoder.predict(np.random.default_rng(0).random((2, size, size, 3), dtype=np.float32), verbose=0)
+    assert out.shape == (2, *spec.feature_shape(size))
+    assert np.isfinite(out).all()
+    assert len(zoo.encoder_blocks(encoder)) >= 4
+
+
+def test_import_zoo_is_lazy():
+    code = ("import sys, zoo, hub; zoo.list_encoders(); zoo.get_spec('effnet-face-v2'); "
+            "print(any(m in sys.modules for m in ('tensorflow', 'keras', 'cv2', 'jax')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_cli_encoders_list_and_show():
+    out = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "list", "effnet-*"],
+                         capture_output=True, text=True, check=True)
+    assert "effnet-face-v2" in out.stdout and "convnext-face" not in out.stdout
+    out = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "fs-original"],
+                         capture_output=True, text=True, check=True)
+    assert "fs_original" in out.stdout and "feature_shape" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "resnet-fase"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "resnet-face" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,90 @@
+"""Steps/s of facezoo's trainer against a plain `model.fit` of the same model and data, side by side.
+
+Both run the same SwapModel (same encoder, decoders, loss, optimizer) on the same FaceDataset batches;
+the facezoo side adds the schedule machinery, chunked fits, loss records and the step callback
+(checkpoints and previews are pushed out of the timed window). Target: overhead at most 5%.
+
+    python benchmarks/train_bench.py                 # 64 and 128 px, effnet-face-v2
+    python benchmarks/train_bench.py --sizes 64 --encoder mobilenet-face --steps 20
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _faces(n, size, seed):
+    from zoo.data.synthetic import SyntheticFaces
+    from zoo.data.align import align_face
+
+    faces = SyntheticFaces(n, size=max(128, size), seed=seed)
+    out = []
+    for ident in range(n):
+        imgs = []
+        for i in range(16):
+            rgb, truth = faces.render(ident, i)
+            crop, _ = align_face(rgb, truth["landmarks"], max(64, size))
+            imgs.append(crop)
+        out.append(__import__("numpy").stack(imgs))
+    return out
+
+
+def bench(encoder, size, steps, batch):
+    import keras
+
+    import zoo
+    from zoo.data.dataset import FaceDataset
+    from zoo.losses import FaceLoss
+    from zoo.optim import make_optimizer
+    from zoo.training import SwapTrainer, TrainConfig, _StepBatches, resolve_jit
+
+    arrays = _faces(2, size, 0)
+    data = FaceDataset(arrays, batch_size=batch, size=size, seed=0)
+
+    # plain model.fit
+    enc = zoo.build_encoder(encoder, input_size=size)
+    model = zoo.build_swap_model(enc, ["a", "b"])
+    model.compile(optimizer=make_optimizer(model, enc, learning_rate=2e-4, encoder_lr=1.0),
+                  loss={k: FaceLoss(ms_ssim=size >= 128) for k in "ab"}, jit_compile=resolve_jit("auto"))
+    stream = _StepBatches(data, ["a", "b"], 0)
+    model.fit(stream, steps_per_epoch=3, epochs=1, verbose=0)  # trace
+    t = time.perf_counter()
+    model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+    plain = steps / (time.perf_counter() - t)
+
+    # facezoo trainer (schedule "all": the same trainable set as the plain run)
+    enc = zoo.build_encoder(encoder, input_size=size)
+    model = zoo.build_swap_model(enc, ["a", "b"])
+    with tempfile.TemporaryDirectory() as run:
+        trainer = SwapTrainer(model, "all", data, run, TrainConfig(
+            steps=3, chunk=10, checkpoint_every=10 ** 9, preview_every=10 ** 9, tensorboard=False))
+        trainer.train(3)  # trace
+        t = time.perf_counter()
+        trainer.train(3 + steps)
+        ours = steps / (time.perf_counter() - t)
+    return plain, ours
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default="effnet-face-v2")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    import keras
+    print(f"backend {keras.backend.backend()}, encoder {args.encoder}, batch {args.batch_size}+{args.batch_size}, "
+          f"{args.steps} timed steps")
+    print(f"{'size':>5} {'model.fit steps/s':>18} {'facezoo steps/s':>16} {'overhead':>9}")
+    for size in args.sizes:
+        plain, ours = bench(args.encoder, size, args.steps, args.batch_size)
+        print(f"{size:>5} {plain:>18.3f} {ours:>16.3f} {plain / ours - 1:>8.1%}  (target <= 5%)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

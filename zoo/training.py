@@ -31,6 +31,12 @@ from zoo.schedule import FreezeSchedule, Plateau, apply_stage
 
 log = logging.getLogger("facezoo.train")
 
+# Our step stream is infinite by design (a resumed run continues where it stopped); Keras warns that
+# it cannot shuffle it, which is expected and not the user's concern.
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r".*infinite PyDataset.*")
+
 
 @dataclass
 class TrainConfig:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import uuid
 from pathlib import Path
 
+from hub import _hooks
 from hub.base import COMMIT_RE, Hub, Release, Snapshot, check_revision
 from hub.constants import DEFAULT_REVISION, HOST_FILES, MANIFEST_FILE
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
@@ -28,6 +30,9 @@ _HF_HOSTS = ("huggingface.co", "hf.co")
 
 def _truthy(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+STAGING_PREFIX = "facezoo-staging-"
 
 
 class HfHub(Hub):
@@ -122,12 +127,25 @@ class HfHub(Hub):
             existing = set(api.list_repo_files(repo_id, revision=DEFAULT_REVISION))
             ops = [CommitOperationDelete(path_in_repo=p) for p in sorted(existing - set(names) - HOST_FILES)]
             ops += [CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in names]
-            info = api.create_commit(repo_id, operations=ops,
-                                     commit_message=message or (f"Release {tag}" if tag else "Publish with facezoo"))
-            commit = info.oid
+            message = message or (f"Release {tag}" if tag else "Publish with facezoo")
+            # The release is committed on a private staging branch and tagged there first; only then
+            # does main move. A publish killed before the tag leaves main and the tags untouched (the
+            # next publish removes the stale staging branch).
+            for branch in api.list_repo_refs(repo_id).branches:
+                if branch.name.startswith(STAGING_PREFIX):
+                    api.delete_branch(repo_id, branch=branch.name)
+            staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+            api.create_branch(repo_id, branch=staging, exist_ok=False)
+            commit = api.create_commit(repo_id, operations=ops, commit_message=message, revision=staging).oid
+        _hooks.pause("publish-staged")
         if tag is not None:
             with self._errors(repo_id, tag, "tag the release"):
                 api.create_tag(repo_id, tag=tag, revision=commit, tag_message=message)
+        with self._errors(repo_id, tag, "move main to the release"):
+            ops = [op for op in ops if not isinstance(op, CommitOperationAdd)] + [
+                CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in names]
+            api.create_commit(repo_id, operations=ops, commit_message=message, revision=DEFAULT_REVISION)
+            api.delete_branch(repo_id, branch=staging)
         return Release(repo_id=repo_id, revision=commit, tag=tag,
                        files={n: sha256_file(folder / n) for n in names},
                        url_or_path=f"{self.endpoint}/{repo_id}/tree/{commit}")

@@ -259,6 +259,29 @@ class LocalHub(Hub):
             write_json(self.repo_dir(repo_id) / "refs.json", refs)
         return target
 
+    def create_branch(self, repo_id: str, branch: str, revision: str | None = None) -> str | None:
+        """Create `branch` at `revision` (default: main's head; none in an empty repository)."""
+        branch = check_revision(branch)
+        with self._lock(repo_id):
+            refs = self.refs(repo_id)
+            if branch in refs["heads"] or branch in refs["tags"]:
+                raise ReleaseExistsError(f"{ref(repo_id, branch)} already exists.")
+            start = refs["heads"].get(DEFAULT_REVISION) if revision is None else self.resolve(repo_id, revision)
+            refs["heads"][branch] = start
+            write_json(self.repo_dir(repo_id) / "refs.json", refs)
+        return start
+
+    def delete_branch(self, repo_id: str, branch: str) -> None:
+        """Delete a branch other than main (its commits stay reachable by id and by tags)."""
+        if branch == DEFAULT_REVISION:
+            raise ValueError(f"{ref(repo_id, branch)}: the main branch cannot be deleted.")
+        with self._lock(repo_id):
+            refs = self.refs(repo_id)
+            if branch not in refs["heads"]:
+                raise RevisionNotFoundError(f"{ref(repo_id, branch)}: no such branch.")
+            del refs["heads"][branch]
+            write_json(self.repo_dir(repo_id) / "refs.json", refs)
+
     def publish_folder(self, folder, repo_id: str, *, tag: str | None = None,
                        message: str | None = None) -> Release:
         folder = Path(folder)

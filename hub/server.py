@@ -153,7 +153,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._body_read = False
-        self._dispatch([self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag])
+        self._dispatch([self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
+                        self._branch])
+
+    def do_DELETE(self):
+        self._body_read = False
+        self._dispatch([self._branch])
 
     # ---- helpers ------------------------------------------------------------------------------
     def _repo(self, ns: str, name: str) -> str:
@@ -413,6 +418,31 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except (NotPublishedError, ValueError) as exc:
             raise _HttpError(400, str(exc)) from None
         self._send(200, {"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target})
+        return True
+
+
+    def _branch(self, parts, query) -> bool:
+        """POST/DELETE /api/models/{repo}/branch/{branch}: create (at startingPoint) or delete a branch."""
+        if len(parts) != 6 or parts[:2] != ["api", "models"] or parts[4] != "branch":
+            return False
+        data = self._read_json_body() if self.command == "POST" else (self._body() or b"", {})[1]
+        self._body_read = True
+        self._auth(write=True)
+        repo_id = self._repo(parts[2], parts[3])
+        branch = unquote(parts[5])
+        try:
+            if self.command == "DELETE":
+                self.hub.delete_branch(repo_id, branch)
+            else:
+                start = data.get("startingPoint")
+                self.hub.create_branch(repo_id, branch, None if start is None else unquote(start))
+        except ReleaseExistsError as exc:
+            raise _HttpError(409, str(exc)) from None
+        except RevisionNotFoundError as exc:
+            raise _HttpError(404, str(exc), "RevisionNotFound") from None
+        except (NotPublishedError, ValueError) as exc:
+            raise _HttpError(400, str(exc)) from None
+        self._send(200, {})
         return True
 
 

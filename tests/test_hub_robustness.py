@@ -154,3 +154,22 @@ def test_token_never_appears_in_logs_cards_manifests_or_errors(served, tiny_kera
     texts += [p.read_text(errors="replace") for p in Path(os.environ["HF_HOME"]).rglob("*") if p.is_file()]
     assert "GET /api/models/team/secret" in served.log.read_text()   # the server did log requests
     assert not [t for t in texts if TOKEN in t]
+
+
+def test_served_publish_killed_before_the_tag_leaves_main_and_tags_untouched(served, tiny_keras, isolated_home,
+                                                                             monkeypatch):
+    """Over the Hub API a release is committed on a staging branch, tagged, and only then moved onto
+    main: a kill -9 after the staging commit leaves no new revision on main and no tag."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    first = hub.publish(tiny_keras, "team/served-kill", tag="v1", hub=served.url)
+    code = (f"import hub; hub.publish({str(tiny_keras)!r}, 'team/served-kill', tag='v2', hub={served.url!r}, "
+            "metadata={'changed': True})")
+    _kill(_start_paused(code, "publish-staged", HF_TOKEN=TOKEN))
+    assert hub.list_releases("team/served-kill", hub=served.url) == [("v1", first.revision)]
+    assert hub.pull("team/served-kill", hub=served.url).revision == first.revision
+    with pytest.raises(hub.RevisionNotFoundError):
+        hub.pull("team/served-kill", "v2", hub=served.url)
+    again = hub.publish(tiny_keras, "team/served-kill", tag="v2", hub=served.url, metadata={"changed": True})
+    assert hub.pull("team/served-kill", hub=served.url).revision == again.revision   # main == the tag's commit
+    refs = json.loads((served.root / "models/team/served-kill/refs.json").read_text())
+    assert set(refs["heads"]) == {"main"}, "the stale staging branch was removed"

@@ -31,8 +31,11 @@ def run_reporting_errors(fn, args) -> int:
 
 def main_for(module_name: str, add_arguments, run) -> None:
     """`python -m recipes.NAME` entry point sharing the CLI's parser and error handling."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module_name}",
-                                     description=(sys.modules[module_name].__doc__ or "").strip())
+    module = sys.modules[module_name]
+    if module_name == "__main__" and getattr(module, "__spec__", None) is not None:
+        module_name = module.__spec__.name
+    parser = argparse.ArgumentParser(prog=f"python -m {module_name}", description=(module.__doc__ or "").strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     sys.exit(run_reporting_errors(run, parser.parse_args()))
 

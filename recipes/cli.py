@@ -25,10 +25,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _LazyCommand(argparse.Action):
-    """Placeholder; real sub-parsers are built only for the command that runs."""
-
-
 def _top_parser() -> argparse.ArgumentParser:
     lines = "\n".join(f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items())
     parser = argparse.ArgumentParser(

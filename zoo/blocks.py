@@ -31,9 +31,6 @@ def encoder_blocks(model) -> list[tuple[str, list]]:
     blocks: list[tuple[str, list]] = []
     stem: list = []
     for layer in model.layers:
-        if not layer.weights and not isinstance(layer, type(model)):
-            # weightless layers still belong somewhere for completeness
-            pass
         match = re.search(pattern, layer.name)
         if match:
             name = match.group(1)

@@ -159,7 +159,6 @@ def _run_dp(tmp_path, backend):
     assert len(one["losses"]) == 4
 
 
-@pytest.mark.slow
 def test_data_parallel_matches_one_device_tensorflow(tmp_path):
     _run_dp(tmp_path, "tensorflow")
 

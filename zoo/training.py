@@ -175,6 +175,7 @@ class SwapTrainer:
         self.last_checkpoint = 0
         self.last_preview = 0
         self._carry_state: dict | None = None
+        self._compiled_stage: int | None = None
         self._preview_batch = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -225,6 +226,7 @@ class SwapTrainer:
         carried = 0
         if self._carry_state is not None:
             carried = restore_optimizer_state(self.model, self.model.optimizer, self._carry_state)
+        self._compiled_stage = self.stage_index
         log.info("stage %d/%d at step %d: %s; %d trainable encoder weights; %d optimizer slots carried over",
                  self.stage_index + 1, len(self.schedule.stages), self.step, self.stage.describe(),
                  n_weights, carried)
@@ -245,15 +247,20 @@ class SwapTrainer:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    def train(self, steps: int | None = None) -> dict:
-        """Train until `steps` (total, counting earlier runs); returns the final state dict."""
+    def train(self, steps: int | None = None, *, finalize: bool = True) -> dict:
+        """Train until `steps` (total, counting earlier calls); returns the final state dict.
+
+        `finalize=False` skips the closing checkpoint, preview and plot (for callers that train in
+        slices and evaluate between them).
+        """
         total = int(steps or self.config.steps)
         self.config.steps = total
         if not self.history:
             self._enter_stage(0, "start")
         # Stages whose step start has already passed (resume) are entered at once.
         self._advance_by_step()
-        self._compile_for_stage()
+        if self._compiled_stage != self.stage_index:
+            self._compile_for_stage()
         callbacks_extra = self._tensorboard()
         try:
             while self.step < total:
@@ -282,6 +289,8 @@ class SwapTrainer:
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
             self.save_checkpoint()
             raise
+        if not finalize:
+            return self.state()
         if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
             self.save_checkpoint()
         if self.last_preview != self.step:

@@ -1,0 +1,152 @@
+"""zoo.evidence: evaluation (SSIM/PSNR/probe), thresholds, results schema, tables, plots, README block."""
+import json
+
+import numpy as np
+import pytest
+
+from zoo import evidence
+
+
+def _faces(n, seed, level):
+    rng = np.random.default_rng(seed)
+    x = np.full((n, 16, 16, 3), level, np.float32)
+    return np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+
+
+def test_masked_quality_orders_reconstructions():
+    rng = np.random.default_rng(0)
+    true = rng.random((4, 32, 32, 3)).astype(np.float32)
+    mask = np.ones((32, 32), np.float32)
+    s_same, p_same = evidence.masked_quality(true, true, mask)
+    s_noisy, p_noisy = evidence.masked_quality(true, np.clip(true + rng.normal(0, 0.2, true.shape), 0, 1), mask)
+    assert s_same == pytest.approx(1.0, abs=1e-4) and p_same > 60
+    assert s_noisy < 0.9 and p_noisy < 20
+    # uint8 input is scaled like float input; a zero mask outside the face ignores the outside
+    s_u8, _ = evidence.masked_quality((true * 255).astype(np.uint8), true, mask)
+    assert s_u8 > 0.99
+    half = np.zeros((32, 32), np.float32)
+    half[:, :16] = 1
+    bad = true.copy()
+    bad[:, :, 16:] = 0
+    assert evidence.masked_quality(true, bad, half)[0] > evidence.masked_quality(true, bad, mask)[0]
+
+
+def test_identity_probe_tells_two_identities_apart():
+    a, b = _faces(20, 0, 0.3), _faces(20, 1, 0.7)
+    probe = evidence.IdentityProbe().fit(np.concatenate([a[:10], b[:10]]), np.repeat([0, 1], 10))
+    assert probe.accuracy(np.concatenate([a[10:], b[10:]]), np.repeat([0, 1], 10)) == 1.0
+    assert (probe.predict(b[10:]) == 1).all() and (probe.predict((a[10:] * 255).astype(np.uint8)) == 0).all()
+
+
+def _curve(values, every=10):
+    return [{"step": i * every, "ssim": v, "psnr": 10 + v, "swap_b": v, "swap_contrast": v - 0.5, "seconds": i * 2.0}
+            for i, v in enumerate(values)]
+
+
+def _records():
+    recs = []
+    for seed in (0, 1):
+        recs.append({"arm": "scratch", "seed": seed, "schedule": "all", "curve": _curve([0.2, 0.3, 0.5, 0.6]),
+                     "final_ssim": 0.6, "final_psnr": 10.6, "final_swap_b": 0.6, "steps_to_threshold": None,
+                     "stages": [{"step": 0, "trainable": "all", "reason": "start"}],
+                     "config": evidence.BenchConfig(steps=30, eval_every=10, seeds=(0, 1)).to_dict(),
+                     "probe_accuracy": 1.0, "total_seconds": 60})
+        recs.append({"arm": "staged-steps", "seed": seed, "schedule": "frozen; all@10",
+                     "curve": _curve([0.2, 0.6, 0.65, 0.7 + 0.01 * seed]), "final_ssim": 0.7 + 0.01 * seed,
+                     "final_psnr": 10.7, "final_swap_b": 0.9, "steps_to_threshold": None,
+                     "stages": [{"step": 0, "trainable": "none", "reason": "start"},
+                                {"step": 10, "trainable": "all", "reason": "step"}],
+                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
+        recs.append({"arm": "frozen", "seed": seed, "schedule": "frozen", "curve": _curve([0.2, 0.25, 0.3, 0.35]),
+                     "final_ssim": 0.35, "final_psnr": 10.35, "final_swap_b": 0.1, "steps_to_threshold": None,
+                     "stages": [{"step": 0, "trainable": "none", "reason": "start"}],
+                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
+    return evidence.apply_threshold(recs, 0.95)
+
+
+def test_steps_to_threshold_and_apply_threshold():
+    curve = _curve([0.1, 0.4, 0.8])
+    assert evidence.steps_to_threshold(curve, 0.4) == (10, 2.0)
+    assert evidence.steps_to_threshold(curve, 0.9) == (None, None)
+    recs = _records()
+    by = {(r["arm"], r["seed"]): r for r in recs}
+    # threshold: scratch's step-0 SSIM plus 95% of its gain
+    assert by["scratch", 0]["threshold"] == pytest.approx(0.2 + 0.95 * 0.4)
+    assert by["scratch", 0]["steps_to_threshold"] == 30
+    assert by["staged-steps", 0]["steps_to_threshold"] == 10 and by["staged-steps", 0]["seconds_to_threshold"] == 2.0
+    assert by["frozen", 1]["steps_to_threshold"] is None
+    s = evidence.summarize(recs)
+    assert s["frozen"]["reached"] == 0 and s["staged-steps"]["final_ssim"]["n"] == 2
+    assert s["staged-steps"]["final_ssim"]["std"] > 0
+
+
+def test_results_files_table_plot_and_cards(tmp_path):
+    recs = _records()
+    paths = evidence.write_results(recs, tmp_path / "time_to_quality")
+    loaded = evidence.load_records(paths["json"])
+    assert isinstance(loaded, list) and {r["arm"] for r in loaded} == {"scratch", "staged-steps", "frozen"}
+    for r in loaded:
+        assert {"arm", "seed", "steps_to_threshold", "final_ssim", "curve"} <= set(r)
+    md = paths["md"].read_text()
+    assert "| staged-steps |" in md and "never" in md and "0.7050 ± 0.0071" in md
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = evidence.card_metrics(recs)
+    assert metrics["ttq_staged_steps_steps_to_threshold_mean"] == 10.0 and metrics["ttq_frozen_reached"] == 0
+    assert all(isinstance(v, (int, float)) for v in metrics.values())
+    with pytest.raises(ValueError):
+        evidence.validate_records([{"arm": "x"}])
+
+
+def test_readme_section_is_generated_and_regenerated(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Results\n\nold words\n\n## After\n\nkept\n")
+    recs = _records()
+    text = evidence.update_readme(readme, recs)
+    assert "old words" not in text and "## After\n\nkept" in text and "## Results" in text
+    assert evidence.README_START in text and "facezoo bench time-to-quality" in text
+    assert "| staged-steps |" in text
+    recs[1]["final_ssim"] = 0.123  # regenerate from changed records: block replaced, nothing duplicated
+    again = evidence.update_readme(readme, recs)
+    assert again.count(evidence.README_START) == 1 and again.count("## After") == 1
+    assert again == readme.read_text()
+
+
+def test_cli_from_json_regenerates(tmp_path, monkeypatch, capsys):
+    from recipes.cli import main
+
+    recs = _records()
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(recs))
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Results\n\nplaceholder\n")
+    code = main(["bench", "time-to-quality", "--from-json", str(src), "--results", str(tmp_path / "r"),
+                 "--update-readme", str(readme)])
+    assert code == 0
+    assert (tmp_path / "r" / "time_to_quality.png").exists()
+    assert "placeholder" not in readme.read_text()
+    assert main(["bench", "time-to-quality", "--from-json", str(tmp_path / "nope.json")]) == 2
+
+
+@pytest.mark.slow
+def test_micro_run_writes_the_schema(tmp_path):
+    """2 arms x 1 seed x 6 steps at 32 px, with a 4-step pretraining (about 3 minutes on 2 CPUs)."""
+    cfg = evidence.BenchConfig(steps=6, eval_every=3, seeds=(0,), arms=("scratch", "staged-steps"),
+                               pretrain_steps=4, identities=6, train_images=8, eval_images=4, probe_images=8,
+                               pretrain_batch=4)
+    recs = evidence.run_benchmark(cfg, tmp_path / "out", progress=lambda s: None)
+    paths = evidence.write_results(recs, tmp_path / "results" / "time_to_quality")
+    loaded = json.loads(paths["json"].read_text())
+    assert [r["arm"] for r in loaded] == ["scratch", "staged-steps"]
+    for r in loaded:
+        assert [p["step"] for p in r["curve"]] == [0, 3, 6]
+        assert r["steps_to_threshold"] is None or isinstance(r["steps_to_threshold"], int)
+        assert 0 <= r["final_ssim"] <= 1 and 0 <= r["final_swap_b"] <= 1
+    staged = loaded[1]
+    assert [s["trainable"] for s in staged["stages"]] == ["none", "top2", "all"]
+
+
+def test_card_metrics_from_a_results_file(tmp_path):
+    assert evidence.results_card_metrics(tmp_path / "missing.json") == {}
+    (tmp_path / "r.json").write_text(json.dumps(_records()))
+    metrics = evidence.results_card_metrics(tmp_path / "r.json")
+    assert metrics["ttq_scratch_reached"] == 2

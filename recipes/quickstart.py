@@ -126,6 +126,9 @@ def run(args) -> int:
         "pair": {"steps": state["step"], "stages": state["stage_history"], "run": str(out / "pair")},
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
+    from zoo.report import write_report
+    report = write_report(out, summary, model=trainer.model, corpus_dir=out / "corpus",
+                          pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair")
     previews = sorted((out / "pair" / "previews").glob("*.png"))
     _say(f"done in {summary['seconds']:.0f}s. Outputs:")
     print(f"  corpus           {out / 'corpus'}")
@@ -133,6 +136,7 @@ def run(args) -> int:
     print(f"  encoder release  {repo}@{release.revision}  (hub: {hub.get_hub(args.hub).describe()})")
     print(f"  swap run         {out / 'pair'}  (model.keras, state.json, losses.csv)")
     print(f"  loss plot        {out / 'pair' / 'loss.png'}")
+    print(f"  report           {report}")
     print(f"  latest preview   {previews[-1] if previews else '-'}")
     print(f"  stage changes    " + ", ".join(f"{h['trainable']}@{h['step']}" for h in state["stage_history"]))
     print(f"Load the encoder anywhere: python -c \"import zoo; zoo.load_encoder('{spec.name}')\"")

@@ -44,14 +44,14 @@ def test_tampered_weights_are_refused(tmp_path, encoder):
 
 def test_registry_pin_mismatch_is_refused(tmp_path, encoder):
     local = str(tmp_path / "hub")
-    release = hub.publish(encoder, "facezoo/pinned-face", hub=local)
-    spec = zoo.get_spec("mobilenet-face").replace(name="pinned-face", repo_id="facezoo/pinned-face",
+    release = hub.publish(encoder, "facezoo/pinned-enc", hub=local)
+    spec = zoo.get_spec("mobilenet-face").replace(name="pinned-enc", repo_id="facezoo/pinned-enc",
                                                     sha256={"model.weights.h5": "0" * 64})
     zoo.register(spec, overwrite=True)
     with pytest.raises(IntegrityError, match="registry pins"):
-        zoo.load_encoder("pinned-face", hub=local)
+        zoo.load_encoder("pinned-enc", hub=local)
     zoo.register(spec.replace(sha256={"model.weights.h5": release.files["model.weights.h5"]}), overwrite=True)
-    assert zoo.load_encoder("pinned-face", hub=local).name == encoder.name
+    assert zoo.load_encoder("pinned-enc", hub=local).name == encoder.name
 
 
 def test_not_published_says_how_to_get_it(tmp_path):

@@ -58,7 +58,7 @@ def test_staged_unfreezing(tmp_path):
 
     trainer = SwapTrainer(model, "frozen; top2@3; all@6", RandomPairs(), tmp_path / "run",
                           TrainConfig(steps=3, chunk=1, checkpoint_every=100, preview_every=100,
-                                      tensorboard=False, learning_rate=1e-3))
+                                      tensorboard=False, learning_rate=1e-3, calibrate_batchnorm=False))
     w0 = _values(enc.weights)
     d0 = _values(model.decoders["a"].weights)
     trainer.train(3)
@@ -226,3 +226,22 @@ def test_staged_unfreezing_on_jax():
                           f"{__file__}::test_staged_unfreezing"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-4000:]
+
+
+def test_batchnorm_recalibration_matches_training_mode():
+    """After recalibration, inference uses the statistics training sees (a lagging moving average
+    once made every trained arm of the time-to-quality benchmark score far below the frozen one)."""
+    import keras
+
+    from zoo.training import recalibrate_batchnorm
+
+    enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)  # no dropout: training output is deterministic
+    x = np.random.default_rng(0).random((8, SIZE, SIZE, 3), dtype=np.float32)
+    train_out = keras.ops.convert_to_numpy(enc(x, training=True))
+    before = keras.ops.convert_to_numpy(enc(x, training=False))
+    assert not np.allclose(before, train_out, atol=1e-2)
+    assert recalibrate_batchnorm(enc, [x]) > 10
+    after = keras.ops.convert_to_numpy(enc(x, training=False))
+    np.testing.assert_allclose(after, train_out, atol=2e-2, rtol=2e-2)
+    enc.trainable = False
+    assert recalibrate_batchnorm(enc, [x]) == 0, "frozen BatchNorm layers are never touched"

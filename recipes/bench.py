@@ -1,0 +1,95 @@
+"""Benchmarks. `facezoo bench time-to-quality`: pretrained + staged unfreezing vs scratch vs frozen.
+
+Pretrains an encoder on synthetic identities (the A/B pair held out), trains the same swap model on the
+pair under five arms (scratch, frozen, open, staged-steps, staged-plateau) for several seeds, evaluates
+every K steps on held-out renders (masked SSIM/PSNR, and the share of A->B swaps an identity probe calls
+B), and writes RESULTS/time_to_quality.json|.md|.png. See `zoo.evidence`.
+
+Examples:
+    facezoo bench time-to-quality                                # the default small budget (~25 min, 2 CPUs)
+    facezoo bench time-to-quality --seeds 0 --arms scratch staged-steps --steps 20 --results /tmp/r
+    facezoo bench time-to-quality --update-readme                # also regenerate README's results section
+    facezoo bench time-to-quality --from-json benchmarks/results/time_to_quality.json --update-readme
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from recipes._common import UserError, main_for
+
+
+def add_arguments(parser) -> None:
+    from zoo.evidence import ARMS, BenchConfig
+
+    d = BenchConfig()
+    parser.add_argument("which", choices=("time-to-quality",), help="the benchmark to run")
+    parser.add_argument("--encoder", default=d.encoder, help="registry encoder (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=d.size, help="face size in pixels (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=d.steps, help="pair training steps per arm (default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds), help="seeds (default: 0 1 2)")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(d.arms), help="arms to run")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per identity per step")
+    parser.add_argument("--decoder-width", type=int, default=d.decoder_width)
+    parser.add_argument("--identities", type=int, default=d.identities,
+                        help="synthetic identities; the last two are the pair, held out of pretraining")
+    parser.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps)
+    parser.add_argument("--pretrained", default=None,
+                        help="use this encoder (.keras path or hub ref) instead of pretraining one")
+    parser.add_argument("--threshold", type=float, default=d.threshold,
+                        help="fraction of scratch's final SSIM that defines the threshold (default: %(default)s)")
+    parser.add_argument("--out", default="runs/time-to-quality",
+                        help="work folder: runs, the pretrained encoder, reused when settings match (default: %(default)s)")
+    parser.add_argument("--results", default="benchmarks/results",
+                        help="folder for time_to_quality.json|.md|.png (default: %(default)s)")
+    parser.add_argument("--from-json", default=None,
+                        help="skip training: regenerate the table, plot (and README) from this results JSON")
+    parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
+                        help="regenerate the README's results section from the results (default README.md)")
+    parser.add_argument("--verbose", "-v", action="store_true")
+
+
+def run(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
+    from pathlib import Path
+
+    from zoo import evidence
+
+    if args.from_json:
+        path = Path(args.from_json)
+        if not path.exists():
+            raise UserError(f"--from-json {path}: no such file. Run `facezoo bench time-to-quality` first.")
+        try:
+            records = evidence.load_records(path)
+        except (ValueError, KeyError) as exc:
+            raise UserError(f"--from-json {path} is not a time-to-quality results file: {exc}") from None
+    else:
+        if "scratch" not in args.arms:
+            raise UserError("--arms must include scratch: the threshold is defined from its final SSIM.")
+        if args.eval_every < 1 or args.steps < 1:
+            raise UserError("--steps and --eval-every must be at least 1.")
+        cfg = evidence.BenchConfig(encoder=args.encoder, size=args.size, steps=args.steps,
+                                   eval_every=args.eval_every, seeds=tuple(args.seeds), arms=tuple(args.arms),
+                                   batch_size=args.batch_size, decoder_width=args.decoder_width,
+                                   identities=args.identities, pretrain_steps=args.pretrain_steps,
+                                   pretrained=args.pretrained, threshold=args.threshold)
+        records = evidence.run_benchmark(cfg, args.out, progress=lambda s: print(f"[bench] {s}", flush=True))
+    paths = evidence.write_results(records, Path(args.results) / "time_to_quality")
+    print(evidence.render_markdown(records))
+    for kind, p in paths.items():
+        print(f"  {kind:<5} {p}")
+    if args.update_readme:
+        evidence.update_readme(args.update_readme, records)
+        print(f"  README section regenerated in {args.update_readme}")
+    return 0
+
+
+def main():
+    main_for(__name__, add_arguments, run)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 
 A published card's YAML header (`library_name: keras`, license, tags, datasets, base_model, and a
 `model-index` only when the run measured metrics) is built with `huggingface_hub.ModelCardData`, so the
-Hub indexes it. Numbers in a card come only from `metadata["metrics"]` of a real run; the static cards in
-`model_cards/<name>.md` hold architecture facts and no numbers.
+Hub indexes it. Numbers in a card come only from `metadata["metrics"]` of a real run, and from
+`metadata["evidence"]` (the committed time-to-quality results, in a section of their own); the static
+cards in `model_cards/<name>.md` hold architecture facts and no numbers.
 """
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def render_card(repo_id: str, metadata: dict | None = None, template_path=None) 
     corpus = metadata.get("corpus") or {}
     if isinstance(corpus, str):
         corpus = {"summary": corpus}
+    evidence = metadata.get("evidence") if isinstance(metadata.get("evidence"), dict) else {}
     path = Path(template_path) if template_path else TEMPLATE
     kwargs = {"template_path": str(path)} if path.is_file() else {"template_str": _FALLBACK_TEMPLATE}
     card = ModelCard.from_template(
@@ -111,7 +113,8 @@ def render_card(repo_id: str, metadata: dict | None = None, template_path=None) 
         input_size=input_size, normalization=facts["Normalisation"], alignment=facts["Alignment"],
         corpus={k: _flat(v) for k, v in corpus.items()},
         training={k: _flat(v) for k, v in (metadata.get("training") or {}).items()},
-        metrics=_metric_rows(metadata.get("metrics")), parent=metadata.get("parent"))
+        metrics=_metric_rows(metadata.get("metrics")), parent=metadata.get("parent"),
+        evidence=evidence)
     return str(card)
 
 

@@ -84,7 +84,7 @@ class HfHub(Hub):
         except hf_errors.RemoteEntryNotFoundError:
             raise IntegrityError(f"{where}: a file of the release is missing on the {self.description}; "
                                  "nothing was loaded.") from None
-        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
             why = "offline mode is on (HF_HUB_OFFLINE)" if self.offline() else \
                 f"the {self.description} cannot be reached"
             raise HubError(f"{where}: {why} and the HF cache has no complete copy of it; connect (or "

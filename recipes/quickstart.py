@@ -33,6 +33,10 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=4, help="faces per identity per step")
     parser.add_argument("--schedule", default=None,
                         help="pair schedule; default 'frozen; top2@S/3; all@2S/3' for --steps S")
+    parser.add_argument("--evidence", default=str(Path(__file__).resolve().parents[1] / "benchmarks/results/time_to_quality.json"),
+                        metavar="JSON", help="time-to-quality results shown in the report (default: the "
+                        "committed benchmarks/results/time_to_quality.json; run `facezoo bench time-to-quality` "
+                        "for your own)")
     parser.add_argument("--repo", default=None, help="hub repo to publish to (default: the registry's)")
     parser.add_argument("--seed", type=int, default=0)
     add_hub_argument(parser)
@@ -128,7 +132,8 @@ def run(args) -> int:
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
     from zoo.report import write_report
     report = write_report(out, summary, model=trainer.model, corpus_dir=out / "corpus",
-                          pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair")
+                          pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair",
+                          evidence_json=args.evidence)
     previews = sorted((out / "pair" / "previews").glob("*.png"))
     _say(f"done in {summary['seconds']:.0f}s. Outputs:")
     print(f"  corpus           {out / 'corpus'}")
@@ -138,7 +143,7 @@ def run(args) -> int:
     print(f"  loss plot        {out / 'pair' / 'loss.png'}")
     print(f"  report           {report}")
     print(f"  latest preview   {previews[-1] if previews else '-'}")
-    print(f"  stage changes    " + ", ".join(f"{h['trainable']}@{h['step']}" for h in state["stage_history"]))
+    print("  stage changes    " + ", ".join(f"{h['trainable']}@{h['step']}" for h in state["stage_history"]))
     print(f"Load the encoder anywhere: python -c \"import zoo; zoo.load_encoder('{spec.name}')\"")
     return 0
 

@@ -38,37 +38,12 @@ def test_identity_probe_tells_two_identities_apart():
     assert (probe.predict(b[10:]) == 1).all() and (probe.predict((a[10:] * 255).astype(np.uint8)) == 0).all()
 
 
-def _curve(values, every=10):
-    return [{"step": i * every, "ssim": v, "psnr": 10 + v, "swap_b": v, "swap_contrast": v - 0.5, "seconds": i * 2.0}
-            for i, v in enumerate(values)]
-
-
-def _records():
-    recs = []
-    for seed in (0, 1):
-        recs.append({"arm": "scratch", "seed": seed, "schedule": "all", "curve": _curve([0.2, 0.3, 0.5, 0.6]),
-                     "final_ssim": 0.6, "final_psnr": 10.6, "final_swap_b": 0.6, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "all", "reason": "start"}],
-                     "config": evidence.BenchConfig(steps=30, eval_every=10, seeds=(0, 1)).to_dict(),
-                     "probe_accuracy": 1.0, "total_seconds": 60})
-        recs.append({"arm": "staged-steps", "seed": seed, "schedule": "frozen; all@10",
-                     "curve": _curve([0.2, 0.6, 0.65, 0.7 + 0.01 * seed]), "final_ssim": 0.7 + 0.01 * seed,
-                     "final_psnr": 10.7, "final_swap_b": 0.9, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "none", "reason": "start"},
-                                {"step": 10, "trainable": "all", "reason": "step"}],
-                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
-        recs.append({"arm": "frozen", "seed": seed, "schedule": "frozen", "curve": _curve([0.2, 0.25, 0.3, 0.35]),
-                     "final_ssim": 0.35, "final_psnr": 10.35, "final_swap_b": 0.1, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "none", "reason": "start"}],
-                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
-    return evidence.apply_threshold(recs, 0.95)
-
-
-def test_steps_to_threshold_and_apply_threshold():
-    curve = _curve([0.1, 0.4, 0.8])
+def test_steps_to_threshold_and_apply_threshold(ttq_records):
+    from conftest import _ttq_curve
+    curve = _ttq_curve([0.1, 0.4, 0.8])
     assert evidence.steps_to_threshold(curve, 0.4) == (10, 2.0)
     assert evidence.steps_to_threshold(curve, 0.9) == (None, None)
-    recs = _records()
+    recs = ttq_records()
     by = {(r["arm"], r["seed"]): r for r in recs}
     # threshold: scratch's step-0 SSIM plus 95% of its gain
     assert by["scratch", 0]["threshold"] == pytest.approx(0.2 + 0.95 * 0.4)
@@ -80,8 +55,8 @@ def test_steps_to_threshold_and_apply_threshold():
     assert s["staged-steps"]["final_ssim"]["std"] > 0
 
 
-def test_results_files_table_plot_and_cards(tmp_path):
-    recs = _records()
+def test_results_files_table_plot_and_cards(tmp_path, ttq_records):
+    recs = ttq_records()
     paths = evidence.write_results(recs, tmp_path / "time_to_quality")
     loaded = evidence.load_records(paths["json"])
     assert isinstance(loaded, list) and {r["arm"] for r in loaded} == {"scratch", "staged-steps", "frozen"}
@@ -97,10 +72,10 @@ def test_results_files_table_plot_and_cards(tmp_path):
         evidence.validate_records([{"arm": "x"}])
 
 
-def test_readme_section_is_generated_and_regenerated(tmp_path):
+def test_readme_section_is_generated_and_regenerated(tmp_path, ttq_records):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n## Results\n\nold words\n\n## After\n\nkept\n")
-    recs = _records()
+    recs = ttq_records()
     text = evidence.update_readme(readme, recs)
     assert "old words" not in text and "## After\n\nkept" in text and "## Results" in text
     assert evidence.README_START in text and "facezoo bench time-to-quality" in text
@@ -111,10 +86,10 @@ def test_readme_section_is_generated_and_regenerated(tmp_path):
     assert again == readme.read_text()
 
 
-def test_cli_from_json_regenerates(tmp_path, monkeypatch, capsys):
+def test_cli_from_json_regenerates(tmp_path, monkeypatch, capsys, ttq_records):
     from recipes.cli import main
 
-    recs = _records()
+    recs = ttq_records()
     src = tmp_path / "in.json"
     src.write_text(json.dumps(recs))
     readme = tmp_path / "README.md"
@@ -145,8 +120,29 @@ def test_micro_run_writes_the_schema(tmp_path):
     assert [s["trainable"] for s in staged["stages"]] == ["none", "top2", "all"]
 
 
-def test_card_metrics_from_a_results_file(tmp_path):
+def test_card_metrics_from_a_results_file(tmp_path, ttq_records):
     assert evidence.results_card_metrics(tmp_path / "missing.json") == {}
-    (tmp_path / "r.json").write_text(json.dumps(_records()))
+    (tmp_path / "r.json").write_text(json.dumps(ttq_records()))
     metrics = evidence.results_card_metrics(tmp_path / "r.json")
     assert metrics["ttq_scratch_reached"] == 2
+
+
+def test_published_card_carries_the_evidence_table_outside_model_index(tmp_path, ttq_records):
+    from hub.cards import card_data, render_card
+    from zoo.publishing import evidence_metadata
+
+    assert evidence_metadata(tmp_path / "missing.json") == {}
+    (tmp_path / "r.json").write_text(json.dumps(ttq_records()))
+    ev = evidence_metadata(tmp_path / "r.json")
+    assert [row["arm"] for row in ev["arms"]][0] == "scratch" and ev["command"].startswith(evidence.COMMAND)
+    meta = {"metrics": {"transfer_ssim": 0.5}, "evidence": ev}
+    card = render_card("team/enc", meta)
+    section = card[card.index("## Does staged unfreezing pay?"):card.index("## Lineage")]
+    for row in ev["arms"]:
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {row['arm']} |"))
+        assert f"{row['reached']}/{row['runs']}" in line and str(row["final_ssim"]) in line
+    assert ev["command"] in section
+    # the release's model-index holds only this release's own measurements
+    index = card_data("team/enc", meta).to_dict()["model-index"][0]["results"]
+    assert [r["metrics"][0]["type"] for r in index] == ["transfer_ssim"]
+    assert "Does staged unfreezing pay?" not in render_card("team/enc", {"metrics": {"transfer_ssim": 0.5}})

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from zoo import report
+from zoo import evidence, report
 
 
 def _chromium():
@@ -39,8 +39,11 @@ def quickstart_like(tmp_path_factory):
                "pretrain": {"steps": 60, "identities": 2},
                "pair": {"steps": 20, "stages": [{"step": 0, "trainable": "none", "reason": "start"},
                                                 {"step": 10, "trainable": "all", "reason": "step"}]}}
+    from conftest import _ttq_records
+    from zoo import evidence
+    results = evidence.write_results(_ttq_records(), out / "results" / "time_to_quality")
     html_path = report.write_report(out, summary, model=model, corpus_dir=out / "corpus",
-                                    pair_ids=("id00002", "id00003"), pair_run=pair)
+                                    pair_ids=("id00002", "id00003"), pair_run=pair, evidence_json=results["json"])
     return out, html_path
 
 
@@ -48,10 +51,12 @@ def test_report_has_every_section_and_its_images_exist(quickstart_like):
     out, html_path = quickstart_like
     text = html_path.read_text()
     for needle in ("<h2>Data</h2>", "<h2>Encoder</h2>", "abc123", "f" * 64, "<h2>Stage changes</h2>",
-                   "<h2>Curves</h2>", "<h2>Previews</h2>", "<h2>Converted sample</h2>"):
+                   "<h2>Curves</h2>", "<h2>Previews</h2>", "<h2>Converted sample</h2>",
+                   "<h2>Time to quality</h2>", "<td>staged-steps</td>", evidence.COMMAND):
         assert needle in text, needle
     srcs = re.findall(r'<img src="([^"]+)"', text)
-    assert len(srcs) >= 6 and all(not s.startswith(("/", "file:", "http")) for s in srcs)  # relative links
+    assert any(s.endswith("time_to_quality.png") for s in srcs)
+    assert len(srcs) >= 7 and all(not s.startswith(("/", "file:", "http")) for s in srcs)  # relative links
     for path in report.image_sources(html_path):
         assert path.exists() and path.read_bytes()[:4] == b"\x89PNG", path
     assert "skipped" not in text
@@ -76,6 +81,6 @@ def test_report_images_load_in_headless_chromium(quickstart_like, tmp_path):
     assert m, f"chromium did not run the page script: {done.stderr[-2000:]}"
     import html as _html
     images = json.loads(_html.unescape(m.group(1)))
-    assert len(images) >= 6
+    assert len(images) >= 7
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert not broken, f"images that did not load: {broken}"

@@ -469,7 +469,7 @@ def render_table(records: list[dict]) -> str:
     thr = [r["threshold"] for r in records if r.get("threshold") is not None]
     per_seed = {r["seed"]: r["threshold"] for r in records if r.get("threshold") is not None}
     frac = next((r.get("threshold_fraction") for r in records if r.get("threshold_fraction")), 0.95)
-    lines = [f"| arm | schedule | reached threshold | steps to threshold "
+    lines = ["| arm | schedule | reached threshold | steps to threshold "
              "| train seconds to threshold | final SSIM | final PSNR (dB) | A→B swaps called B "
              "| swap contrast (B share of A→B minus of A→A) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -731,6 +731,20 @@ def card_metrics(records: list[dict]) -> dict:
         if s["final_swap_contrast"]["mean"] is not None:
             out[f"ttq_{key}_swap_contrast_mean"] = round(s["final_swap_contrast"]["mean"], 4)
     return {k: v for k, v in out.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+
+
+def card_rows(records: list[dict]) -> list[dict]:
+    """One JSON-safe row per arm for a model card's evidence table (`zoo.publishing.evidence_metadata`)."""
+    def r(value, digits):
+        return None if value is None else round(value, digits)
+
+    rows = []
+    for arm, s in summarize(records).items():
+        rows.append({"arm": arm, "runs": s["runs"], "reached": s["reached"],
+                     "steps_to_threshold": r(s["steps_to_threshold"]["mean"], 1),
+                     "final_ssim": r(s["final_ssim"]["mean"], 4), "final_ssim_std": r(s["final_ssim"]["std"], 4),
+                     "swap_b": r(s["final_swap_b"]["mean"], 3)})
+    return rows
 
 
 def results_card_metrics(path=None) -> dict:

@@ -33,8 +33,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +43,8 @@ log = logging.getLogger("facezoo.pretrain")
 
 HEADS = ("bank", "conditioned")
 MAX_BANK = 64
-# Run folder files.
-STATE = "state.json"
-MODEL = "model.keras"
-OPTIMIZER = "optimizer.npz"
-CHECKPOINTS = "checkpoints"
-LOSSES = "losses.csv"
-ENCODER = "encoder.keras"
+# Run folder files: the same layout as a swap-training run (zoo.runs), plus the evaluation result.
+from zoo.runs import CHECKPOINTS, ENCODER, LOSSES, MODEL, OPTIMIZER, STATE  # noqa: E402,F401 (re-exported)
 RESULT = "pretrain.json"
 ALIGNED_CACHE = "aligned-cache"
 
@@ -501,37 +494,13 @@ class Pretrainer:
 
     def save_checkpoint(self) -> Path:
         """Write step-N complete in a temp folder, rename it, then point RUN/state.json at it."""
-        from zoo.io import atomic_write, fsync_dir, write_json
-        from zoo.optim import optimizer_state, state_to_bytes
+        from zoo.runs import write_checkpoint_dir
 
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
-        root = self.run_dir / CHECKPOINTS
-        root.mkdir(parents=True, exist_ok=True)
-        name = f"step-{self.step:08d}"
-        final = root / name
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
-        try:
-            self.model.save(tmp / MODEL)
-            with atomic_write(tmp / OPTIMIZER) as f:
-                f.write(state_to_bytes(optimizer_state(self.model, self.model.optimizer)))
-            with open(tmp / MODEL, "rb") as f:
-                os.fsync(f.fileno())
-            state = {**self.state(), "checkpoint": f"{CHECKPOINTS}/{name}"}
-            write_json(tmp / STATE, state)
-            fsync_dir(tmp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            fsync_dir(root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        write_json(self.run_dir / STATE, state)
+        final, _ = write_checkpoint_dir(self.run_dir, self.step, self.model, self.state(),
+                                        keep=self.config.keep_checkpoints)
         self.last_checkpoint = self.step
-        keep = max(1, int(self.config.keep_checkpoints))
-        for old in sorted(p for p in root.iterdir() if p.name.startswith("step-"))[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
         log.info("checkpoint %s", final)
         return final
 
@@ -679,6 +648,7 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
                      metrics: dict, parent: str | None, extra_training: dict | None = None) -> dict:
     """The `facezoo.json` metadata of a pretrained encoder release."""
     from zoo.data.align import TEMPLATE_NAME
+    from zoo.publishing import evidence_metadata
     spec = None
     if encoder_name:
         from zoo.registry import get_spec
@@ -695,6 +665,7 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                     and np.isfinite(v)},
         "parent": parent,
+        "evidence": evidence_metadata(),
         "training": {"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
                      "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                      **(extra_training or {})},

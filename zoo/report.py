@@ -79,7 +79,8 @@ def converted_sample(model, corpus_dir, identity: str, to: str = "b") -> tuple[n
 
 
 def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_identities=None,
-                 pair_ids=None, pair_run=None, extra_curves=None, title: str = "facezoo quickstart") -> Path:
+                 pair_ids=None, pair_run=None, extra_curves=None, evidence_json=None,
+                 title: str = "facezoo quickstart") -> Path:
     """Write OUT/report.html and its images under OUT/report/; return the HTML path.
 
     Args:
@@ -89,7 +90,9 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         data_identities: identity folder names to show in the data grid (default: all in the corpus).
         pair_ids: (A, B) identity folder names of the pair.
         pair_run: the pair's run folder (loss.png, previews/).
-        extra_curves: more PNGs to show under "curves" (e.g. a time-to-quality plot).
+        extra_curves: more PNGs to show under "curves".
+        evidence_json: a time-to-quality results JSON (`zoo.evidence`): its per-arm table and curves
+            (the PNG next to it) are shown, with where they come from and the command that reproduces them.
     """
     from zoo.io import atomic_write
     from zoo.preview import write_png
@@ -145,6 +148,10 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         parts.append("<h2>Curves</h2>")
         parts.extend(_img(p, out, alt) for p, alt in curves)
 
+    # time to quality
+    if evidence_json is not None and Path(evidence_json).exists():
+        parts.extend(_evidence_section(Path(evidence_json), out, assets))
+
     # previews
     previews = sorted((Path(pair_run) / "previews").glob("*.png")) if pair_run is not None else []
     if previews:
@@ -175,6 +182,33 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
     with atomic_write(path, "w") as f:
         f.write(page)
     return path
+
+
+def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
+    """HTML for a time-to-quality results file: provenance, the per-arm table, the curves."""
+    from zoo import evidence
+
+    records = evidence.load_records(path)
+    cfg = records[0].get("config", {})
+    rows = evidence.card_rows(records)
+    parts = ["<h2>Time to quality</h2>",
+             f"<p>From <code>{html.escape(str(path))}</code>: {html.escape(str(cfg.get('encoder')))} at "
+             f"{cfg.get('size')} px, {cfg.get('steps')} steps, {len({r['seed'] for r in records})} seeds; threshold "
+             f"{records[0].get('threshold_fraction', 0.95):.0%} of the scratch arm's SSIM gain, per seed. Reproduce with "
+             f"<code>{html.escape(evidence.reproduce_command(records))}</code>.</p>",
+             "<table><tr><th>arm</th><th>runs reaching threshold</th><th>mean steps to threshold</th>"
+             "<th>final SSIM (mean ± std)</th><th>swaps called B</th></tr>"]
+    for r in rows:
+        steps = "never" if r["steps_to_threshold"] is None else r["steps_to_threshold"]
+        parts.append(f"<tr><td>{html.escape(r['arm'])}</td><td>{r['reached']}/{r['runs']}</td><td>{steps}</td>"
+                     f"<td>{r['final_ssim']} ± {r['final_ssim_std']}</td><td>{r['swap_b']}</td></tr>")
+    parts.append("</table>")
+    parts.extend(f"<p>{html.escape(note)}</p>" for note in evidence.verdict(records))
+    png = path.with_suffix(".png")
+    if png.exists():
+        parts.append(_img(shutil.copyfile(png, assets / "time_to_quality.png"), out,
+                          "time-to-quality curves per arm (stage changes marked)"))
+    return parts
 
 
 def image_sources(html_path) -> list[Path]:

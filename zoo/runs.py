@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
-
 MODEL = "model.keras"
 ENCODER = "encoder.keras"
 STATE = "state.json"
@@ -60,3 +62,44 @@ def load_run(run_dir, *, compile: bool = False):
     model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     model.run_state = state
     return model
+
+
+def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 2) -> tuple[Path, dict]:
+    """Write RUN/checkpoints/step-N (model.keras, optimizer.npz, state.json) complete or not at all,
+    then point RUN/state.json at it and drop all but the newest `keep` checkpoints.
+
+    The folder is written under a temporary name, fsynced and renamed, so a kill at any moment leaves
+    the previous checkpoint and state.json intact. Returns (the folder, the state written).
+    """
+    from zoo.io import atomic_write, fsync_dir, write_json
+    from zoo.optim import optimizer_state, state_to_bytes
+
+    run_dir = Path(run_dir)
+    root = run_dir / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{int(step):08d}"
+    final = root / name
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        model.save(tmp / MODEL)
+        with open(tmp / MODEL, "rb") as f:
+            os.fsync(f.fileno())
+        with atomic_write(tmp / OPTIMIZER) as f:
+            f.write(state_to_bytes(optimizer_state(model, model.optimizer)))
+        state = {**state, "checkpoint": f"{CHECKPOINTS}/{name}"}
+        write_json(tmp / STATE, state)
+        fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_json(run_dir / STATE, state)
+    for old in sorted(p for p in root.iterdir() if p.name.startswith("step-"))[:-max(1, int(keep))]:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".step-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return final, state

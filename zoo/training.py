@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +20,8 @@ import keras
 import numpy as np
 
 from zoo import runs
-from zoo.io import atomic_write, fsync_dir, write_json
 from zoo.losses import FaceLoss
-from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file,
-                       state_to_bytes)
+from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage
 
 log = logging.getLogger("facezoo.train")
@@ -394,46 +389,17 @@ class SwapTrainer:
         A kill at any moment leaves the previous checkpoint and state.json intact.
         """
         self.calibrate()
-        ckpt_root = self.run_dir / runs.CHECKPOINTS
-        ckpt_root.mkdir(parents=True, exist_ok=True)
-        name = f"step-{self.step:08d}"
-        final = ckpt_root / name
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckpt_root))
-        try:
-            self.model.save(tmp / runs.MODEL)
-            with atomic_write(tmp / runs.OPTIMIZER) as f:
-                f.write(state_to_bytes(optimizer_state(self.model, self.model.optimizer)))
-            with open(tmp / runs.MODEL, "rb") as f:
-                os.fsync(f.fileno())
-            state = {**self.state(), "checkpoint": f"{runs.CHECKPOINTS}/{name}"}
-            write_json(tmp / runs.STATE, state)
-            fsync_dir(tmp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            fsync_dir(ckpt_root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        final, _ = runs.write_checkpoint_dir(self.run_dir, self.step, self.model, self.state(),
+                                             keep=self.config.keep_checkpoints)
+        # RUN/model.keras: a hard link to the checkpoint's file, swapped in atomically.
         link_tmp = self.run_dir / f".{runs.MODEL}.{os.getpid()}.tmp"
         if link_tmp.exists():
             link_tmp.unlink()
         os.link(final / runs.MODEL, link_tmp)
         os.replace(link_tmp, self.run_dir / runs.MODEL)
-        write_json(self.run_dir / runs.STATE, state)
         self.last_checkpoint = self.step
-        self._prune_checkpoints(keep=final)
         log.info("checkpoint at step %d -> %s", self.step, final)
         return final
-
-    def _prune_checkpoints(self, keep: Path) -> None:
-        root = self.run_dir / runs.CHECKPOINTS
-        done = sorted(p for p in root.iterdir() if p.name.startswith("step-"))
-        for old in done[:-max(1, self.config.keep_checkpoints)]:
-            if old != keep:
-                shutil.rmtree(old, ignore_errors=True)
-        for stale in root.glob(".step-*"):
-            shutil.rmtree(stale, ignore_errors=True)
 
     def write_preview(self) -> Path | None:
         """A PNG grid: for each of the first two identities X, Y: X, X->X, X->Y (rows of samples)."""

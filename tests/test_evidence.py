@@ -146,3 +146,18 @@ def test_published_card_carries_the_evidence_table_outside_model_index(tmp_path,
     index = card_data("team/enc", meta).to_dict()["model-index"][0]["results"]
     assert [r["metrics"][0]["type"] for r in index] == ["transfer_ssim"]
     assert "Does staged unfreezing pay?" not in render_card("team/enc", {"metrics": {"transfer_ssim": 0.5}})
+
+
+def test_interpretation_explains_a_frozen_arm_that_does_not_stall(ttq_records):
+    recs = ttq_records()
+    assert not any(n.startswith("Frozen did not end below staged") for n in evidence.interpretation(recs))
+    # staged-steps unfreezes at step 10: 0.6 there, 0.5 next -> a dip of 0.1 for seed 0
+    for r in recs:
+        if r["arm"] == "staged-steps":
+            r["curve"][2]["ssim"] = 0.5
+        if r["arm"] == "frozen":
+            r["curve"][-1]["ssim"] = r["final_ssim"] = 0.75
+    assert evidence.unfreeze_dips([r for r in recs if r["arm"] == "staged-steps"]) == pytest.approx([0.1, 0.1])
+    notes = evidence.interpretation(evidence.apply_threshold(recs, 0.95))
+    frozen_note = next(n for n in notes if n.startswith("Frozen did not end below staged"))
+    assert "0.750" in frozen_note and "fell by 0.100" in frozen_note and "lr=0.1" in frozen_note

@@ -9,6 +9,7 @@ holding encoder.keras. Examples:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from recipes._common import UserError, add_hub_argument, main_for
 
@@ -21,6 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metadata", default=None,
                         help="JSON file merged into facezoo.json (spec, corpus, metrics, parent, training)")
     parser.add_argument("--card", default=None, help="markdown model card to use instead of the template")
+    parser.add_argument("--evidence", default="committed", metavar="JSON|none",
+                        help="time-to-quality results shown in the card's evidence section (default: the "
+                        "committed benchmarks/results/time_to_quality.json when present; 'none' to leave it out)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log more")
     add_hub_argument(parser)
 
@@ -35,6 +39,13 @@ def run(args) -> int:
                 metadata = json.load(f)
         except (OSError, ValueError) as exc:
             raise UserError(f"--metadata {args.metadata}: cannot read a JSON object ({exc}).") from None
+    metadata = dict(metadata or {})
+    if args.evidence != "none" and "evidence" not in metadata:
+        from zoo.publishing import evidence_metadata
+        if args.evidence != "committed" and not Path(args.evidence).is_file():
+            raise UserError(f"--evidence {args.evidence}: no such results file. Pass a time_to_quality.json "
+                            "written by `facezoo bench time-to-quality`, or 'none'.")
+        metadata["evidence"] = evidence_metadata(None if args.evidence == "committed" else args.evidence)
     card = None
     if args.card:
         with open(args.card, encoding="utf-8") as f:

@@ -41,3 +41,24 @@ def test_publish_and_pull_recipes(tiny_keras, tmp_path, capsys, isolated_home):
     assert cli(["pull", "team/missing@v1", "--hub", where]) == 2
     assert "team/missing" in capsys.readouterr().err
     assert cli(["publish", str(tmp_path / "nothing.keras"), "team/cli", "--hub", where]) == 2
+
+
+def test_publish_recipe_attaches_time_to_quality_evidence(tiny_keras, tmp_path, capsys, isolated_home, ttq_records):
+    import json
+
+    from zoo import evidence
+    results = evidence.write_results(ttq_records(), tmp_path / "results" / "time_to_quality")["json"]
+    where = str(tmp_path / "hubdir")
+    assert cli(["publish", str(tiny_keras), "team/ev", "--tag", "v1", "--hub", where,
+                "--evidence", str(results)]) == 0
+    snap = hub.pull("team/ev", "v1", hub=where)
+    card = (snap.path / "README.md").read_text()
+    assert "## Does staged unfreezing pay?" in card and "| staged-steps | 2/2 |" in card
+    assert snap.manifest["evidence"]["arms"][0]["arm"] == "scratch"
+    assert cli(["publish", str(tiny_keras), "team/ev", "--tag", "v2", "--hub", where, "--evidence", "none"]) == 0
+    assert "Does staged unfreezing pay?" not in (hub.pull("team/ev", "v2", hub=where).path / "README.md").read_text()
+    capsys.readouterr()
+    assert cli(["publish", str(tiny_keras), "team/ev", "--tag", "v3", "--hub", where,
+                "--evidence", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
+    assert [t for t, _ in hub.list_releases("team/ev", hub=where)] == ["v1", "v2"]

@@ -28,8 +28,8 @@ def add_arguments(parser):
     parser.add_argument("--identities", type=int, default=6, help="pretraining identities (default: %(default)s)")
     parser.add_argument("--images", type=int, default=16, help="images per identity (default: %(default)s)")
     parser.add_argument("--size", type=int, default=64, help="face size in pixels (default: %(default)s)")
-    parser.add_argument("--pretrain-steps", type=int, default=60, help="pretraining steps")
-    parser.add_argument("--steps", type=int, default=90, help="swap-pair training steps")
+    parser.add_argument("--pretrain-steps", type=int, default=40, help="pretraining steps (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=90, help="swap-pair training steps (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=4, help="faces per identity per step")
     parser.add_argument("--schedule", default=None,
                         help="pair schedule; default 'frozen; top2@S/3; all@2S/3' for --steps S")

@@ -28,7 +28,8 @@ def evidence_metadata(path=None) -> dict:
                      f"{len({r['seed'] for r in records})} seeds",
             "threshold": f"{records[0].get('threshold_fraction', 0.95):.0%} of the scratch arm's SSIM gain "
                          "(step 0 to its last step), per seed",
-            "arms": evidence.card_rows(records), "metrics": evidence.card_metrics(records)}
+            "arms": evidence.card_rows(records), "verdict": evidence.verdict(records),
+            "metrics": evidence.card_metrics(records)}
 
 
 def encoder_metadata(encoder, spec_name: str, *, corpus: dict, training: dict, metrics: dict | None = None,

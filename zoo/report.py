@@ -186,24 +186,20 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
 
 def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     """HTML for a time-to-quality results file: provenance, the per-arm table, the curves."""
-    from zoo import evidence
+    from zoo.publishing import evidence_metadata
 
-    records = evidence.load_records(path)
-    cfg = records[0].get("config", {})
-    rows = evidence.card_rows(records)
+    ev = evidence_metadata(path)  # the same summary a published card shows
     parts = ["<h2>Time to quality</h2>",
-             f"<p>From <code>{html.escape(str(path))}</code>: {html.escape(str(cfg.get('encoder')))} at "
-             f"{cfg.get('size')} px, {cfg.get('steps')} steps, {len({r['seed'] for r in records})} seeds; threshold "
-             f"{records[0].get('threshold_fraction', 0.95):.0%} of the scratch arm's SSIM gain, per seed. Reproduce with "
-             f"<code>{html.escape(evidence.reproduce_command(records))}</code>.</p>",
+             f"<p>From <code>{html.escape(str(path))}</code>: {html.escape(ev['setup'])}; threshold "
+             f"{html.escape(ev['threshold'])}. Reproduce with <code>{html.escape(ev['command'])}</code>.</p>",
              "<table><tr><th>arm</th><th>runs reaching threshold</th><th>mean steps to threshold</th>"
              "<th>final SSIM (mean ± std)</th><th>swaps called B</th></tr>"]
-    for r in rows:
+    for r in ev["arms"]:
         steps = "never" if r["steps_to_threshold"] is None else r["steps_to_threshold"]
         parts.append(f"<tr><td>{html.escape(r['arm'])}</td><td>{r['reached']}/{r['runs']}</td><td>{steps}</td>"
                      f"<td>{r['final_ssim']} ± {r['final_ssim_std']}</td><td>{r['swap_b']}</td></tr>")
     parts.append("</table>")
-    parts.extend(f"<p>{html.escape(note)}</p>" for note in evidence.verdict(records))
+    parts.extend(f"<p>{html.escape(note)}</p>" for note in ev["verdict"])
     png = path.with_suffix(".png")
     if png.exists():
         parts.append(_img(shutil.copyfile(png, assets / "time_to_quality.png"), out,

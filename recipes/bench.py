@@ -23,8 +23,12 @@ def add_arguments(parser) -> None:
     from zoo.evidence import ARMS, BenchConfig
 
     d = BenchConfig()
-    parser.add_argument("which", choices=("time-to-quality",), help="the benchmark to run")
-    parser.add_argument("--encoder", default=d.encoder, help="registry encoder (default: %(default)s)")
+    parser.add_argument("which", choices=("time-to-quality", "lfw"),
+                        help="time-to-quality (staged unfreezing vs scratch) or lfw (verification accuracy, "
+                             "LFW protocol; see recipes/bench_lfw.py)")
+    parser.add_argument("--encoder", default=d.encoder,
+                        help="time-to-quality: registry encoder (default: %(default)s); lfw: a hub ref, a path, "
+                             "or random:NAME (random init at --size)")
     parser.add_argument("--size", type=int, default=d.size, help="face size in pixels (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=d.steps, help="pair training steps per arm (default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations")
@@ -48,6 +52,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
                         help="regenerate the README's results section from the results (default README.md)")
     parser.add_argument("--verbose", "-v", action="store_true")
+    lfw = parser.add_argument_group("lfw", "facezoo bench lfw --encoder REF [--view 1|2]")
+    lfw.add_argument("--view", type=int, choices=(1, 2), default=1,
+                     help="1: threshold on pairsDevTrain, accuracy on pairsDevTest; 2: 10-fold pairs.txt")
+    lfw.add_argument("--lfw", default=None, metavar="ROOT",
+                     help="LFW folder (images_deepfunneled/ + protocol files); default $FACEZOO_FACE_DATA/lfw")
+    lfw.add_argument("--allow-seen", action="store_true",
+                     help="score View 2 even for an encoder trained on LFW (flagged invalid)")
+    lfw.add_argument("--json", default=None, help="also write the result to this JSON file")
+    lfw.add_argument("--max-pairs", type=int, default=None, metavar="N",
+                     help="only N matched + N mismatched pairs per list/fold: a quick check, not LFW's score")
+    lfw.add_argument("--hub", default=None, help="hub for --encoder (default: $FACEZOO_HUB or the local hub)")
 
 
 def run(args) -> int:
@@ -56,6 +71,9 @@ def run(args) -> int:
                         format="%(asctime)s %(name)s %(message)s")
     from pathlib import Path
 
+    if args.which == "lfw":
+        from recipes.bench_lfw import run_lfw
+        return run_lfw(args)
     from zoo import evidence
 
     if args.from_json:

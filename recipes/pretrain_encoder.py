@@ -8,8 +8,10 @@ Examples:
     facezoo pretrain --run runs/pre --resume --steps 4000        # continue a killed or finished run
 
 Corpus specs: synthetic:N, folder:ROOT (ROOT/<identity>/*.jpg), celeba:ROOT, flat:ROOT (no identities),
-tar:/path/shard-{000000..000009}.tar (WebDataset shards). Faces that are not aligned to facezoo's
-template (no --aligned) are extracted once into RUN/aligned-cache/.
+tar:/path/shard-{000000..000009}.tar (WebDataset shards), lfw:ROOT[:split=devtrain|devtest|all][:people=N]
+(Labeled Faces in the Wild; with devtrain, --holdout K evaluates on K DevTest people and the LFW View 1
+score is added). Faces that are not aligned to facezoo's template (no --aligned) are extracted once into
+RUN/aligned-cache/ (LFW: into one shared cache in $FACEZOO_HOME/aligned/).
 """
 from __future__ import annotations
 
@@ -46,6 +48,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-steps", type=int, default=100,
                         help="steps of each held-out identity's fresh decoder in the transfer score (0: skip)")
     parser.add_argument("--eval-images", type=int, default=12, help="train faces per held-out identity")
+    parser.add_argument("--lfw-eval", default=None, metavar="ROOT|none",
+                        help="also score LFW View 1 verification (zoo.verification) on this LFW folder; default: "
+                             "the corpus' own root when it is lfw:ROOT, else none")
+    parser.add_argument("--lfw-max-pairs", type=int, default=None, metavar="N",
+                        help="score only N matched + N mismatched pairs of each LFW list (a quick check, not "
+                             "LFW's score; recorded as lfw_view1_subset_accuracy)")
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate")
     parser.add_argument("--code-dim", type=int, default=64, help="conditioned head: identity code size")
     parser.add_argument("--decoder-width", type=int, default=128, help="decoder width")
@@ -69,8 +77,10 @@ def _open(args, run_dir, size):
 
     corpus = open_corpus(args.corpus, aligned=args.aligned)
     if not corpus.aligned:
-        log.info("corpus %s is not aligned: extracting it once into %s", args.corpus, run_dir / ALIGNED_CACHE)
-        corpus = ensure_aligned(corpus, run_dir / ALIGNED_CACHE, size)
+        # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.
+        cache = None if corpus.kind == "lfw" else run_dir / ALIGNED_CACHE
+        log.info("corpus %s is not aligned: aligning it once (cache: %s)", args.corpus, cache or "shared")
+        corpus = ensure_aligned(corpus, cache, size)
     return corpus
 
 
@@ -159,6 +169,14 @@ def run(args) -> int:
         print(f"held-out evaluation on {metrics['heldout_identities']} identities: transfer SSIM "
               f"{metrics['transfer_ssim']:.4f}, linear probe accuracy {metrics['probe_accuracy']:.3f} "
               f"(chance {metrics['probe_chance']:.3f})")
+    lfw_root = args.lfw_eval or (getattr(corpus, "root", None) if corpus.kind == "lfw" else None)
+    if lfw_root and str(lfw_root) != "none":
+        from zoo.verification import lfw_verification
+        lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=args.lfw_max_pairs)
+        key = "lfw_view1_subset_accuracy" if lfw["subset"] else "lfw_view1_accuracy"
+        metrics[key] = lfw["accuracy"]
+        print(f"LFW View 1 verification accuracy: {100 * lfw['accuracy']:.2f}% ({lfw['pairs']} DevTest pairs"
+              f"{', a subset' if lfw['subset'] else ''})")
     losses = state["losses"]
     meta = state["meta"]
     result = {"step": state["step"], "config": config.to_dict(), "corpus": meta["corpus"],

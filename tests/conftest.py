@@ -1,6 +1,7 @@
 """Test isolation: Keras, facezoo and Hugging Face caches live in temp folders, never in $HOME."""
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,19 @@ os.environ["HF_HOME"] = os.path.join(_SESSION_HOME, "hf")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("FACEZOO_HUB", None)
 os.environ.pop("HF_TOKEN", None)
+
+
+FACE_DATA = Path(os.environ.get("FACEZOO_FACE_DATA")
+                 or Path(__file__).resolve().parents[1].parent / "shared" / "face_data")
+
+
+@pytest.fixture
+def face_data() -> Path:
+    """The real faces beside the project (`../shared/face_data` or $FACEZOO_FACE_DATA): LFW and clips."""
+    if not (FACE_DATA / "lfw" / "pairsDevTest.txt").is_file():
+        pytest.skip(f"real face data is absent ({FACE_DATA}; set $FACEZOO_FACE_DATA to a folder with lfw/ "
+                    "and videos/ to run this test)")
+    return FACE_DATA
 
 
 @pytest.fixture

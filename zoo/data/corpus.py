@@ -11,6 +11,8 @@ Specs:
     celeba:ROOT  (or ROOT)      CelebA: ROOT/img_align_celeba/*.jpg + ROOT/identity_CelebA.txt
                                 ("000001.jpg 2880" a line).
     flat:ROOT    (or ROOT)      a flat folder of faces with no identities (FFHQ): identity "all".
+    lfw:ROOT[:split=S][:people=N]  Labeled Faces in the Wild by its View 1 people files
+                                (`zoo.data.lfw`); DevTest people are the evaluation identities.
     tar:PATTERN  (or *.tar)     WebDataset shards: KEY.jpg|png + KEY.cls (an integer or a name) or
                                 KEY.json ({"identity": ..} / {"label": ..} / {"cls": ..}); PATTERN is
                                 a file, `shard-{000000..000009}.tar` or a folder of .tar files. Read
@@ -44,11 +46,12 @@ from zoo.errors import DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Corpus", "SyntheticCorpus", "FolderCorpus", "CelebACorpus", "FlatCorpus", "TarCorpus",
+__all__ = ["Corpus", "SyntheticCorpus", "FolderCorpus", "CelebACorpus", "FlatCorpus", "TarCorpus", "LFWCorpus",
            "BatchSampler", "HeldOutIdentityError", "open_corpus", "ensure_aligned", "expand_braces",
            "template_mask", "aligned_landmarks"]
 
-SPEC_FORMS = ("synthetic:N[:seed=S]", "folder:ROOT", "celeba:ROOT", "flat:ROOT", "tar:PATTERN", "ROOT")
+SPEC_FORMS = ("synthetic:N[:seed=S]", "folder:ROOT", "celeba:ROOT", "flat:ROOT", "tar:PATTERN",
+              "lfw:ROOT[:split=devtrain|devtest|all][:people=N]", "ROOT")
 CELEBA_IDENTITIES = "identity_CelebA.txt"
 CELEBA_IMAGES = "img_align_celeba"
 FLAT_IDENTITY = "all"
@@ -247,8 +250,9 @@ class _LazyNames:
 class _FileCorpus(Corpus):
     """A corpus of image files with known identities: `files[identity index]` is a list of paths."""
 
-    def __init__(self, files: dict[str, list[Path]], spec: str, aligned: bool, cache_items: int = 20000):
-        order = _sort_ids(files)
+    def __init__(self, files: dict[str, list[Path]], spec: str, aligned: bool, cache_items: int = 20000,
+                 order: list[str] | None = None):
+        order = _sort_ids(files) if order is None else list(order)
         self.files = [sorted(files[name]) for name in order]
         self.aligned = bool(aligned)
         self._cache: dict[tuple[str, int], np.ndarray] = {}
@@ -314,6 +318,20 @@ class _FileCorpus(Corpus):
     def source_paths(self) -> dict[str, list[Path]]:
         return dict(zip(self.identities, self.files))
 
+    def with_files(self, files: dict[str, list[Path]], *, aligned: bool = True) -> "_FileCorpus":
+        """This corpus over other files (its aligned crops): same identity order, empty identities dropped."""
+        import copy
+
+        out = copy.copy(self)
+        keep = [name for name in self.identities if files.get(name)]
+        out.identities = keep
+        out.files = [sorted(files[name]) for name in keep]
+        out.aligned = bool(aligned)
+        out._cache, out.skipped, out._resolution = {}, {}, None
+        if not keep:
+            raise DataError(f"corpus {self.spec!r}: no identity has an aligned face.")
+        return out
+
 
 class FolderCorpus(_FileCorpus):
     """`ROOT/<identity>/*.jpg|png` (VGGFace2 / CASIA-WebFace layout)."""
@@ -369,6 +387,57 @@ class FlatCorpus(_FileCorpus):
     def __init__(self, root, spec: str | None = None, aligned: bool = False):
         root = Path(root)
         super().__init__({FLAT_IDENTITY: list_images(root, recursive=True)}, spec or f"flat:{root}", aligned)
+
+
+class LFWCorpus(_FileCorpus):
+    """Labeled Faces in the Wild by its View 1 people files (see `zoo.data.lfw`).
+
+    With split=devtrain the DevTest people follow the DevTrain people as evaluation identities, and
+    `split(K)` holds out the K most photographed of them, never a DevTrain person.
+    """
+
+    kind = "lfw"
+
+    def __init__(self, root, split: str = "devtrain", people: int | None = None, spec: str | None = None):
+        from zoo.data.lfw import find_images_dir, split_people
+
+        self.root = Path(root)
+        self.images_dir = find_images_dir(self.root)
+        self.lfw_split, self.people = split, people
+        train, evaluation = split_people(self.root, self.images_dir, split, people)
+        files = {}
+        for name in train + evaluation:
+            imgs = sorted((self.images_dir / name).glob("*.jpg")) if (self.images_dir / name).is_dir() else []
+            if imgs:
+                files[name] = imgs
+        missing = [n for n in train + evaluation if n not in files]
+        if missing:
+            log.warning("LFW %s: %d people of the %s list have no images (e.g. %s)", self.images_dir,
+                        len(missing), split, missing[0])
+        self.evaluation_people = [n for n in evaluation if n in files]
+        order = [n for n in train if n in files] + self.evaluation_people
+        super().__init__(files, spec or f"lfw:{root}:split={split}", aligned=False, order=order)
+
+    @property
+    def name(self) -> str:
+        return f"lfw-{self.lfw_split}" + (f"-{self.people}" if self.people else "")
+
+    def split(self, holdout: int):
+        held_names = set(self.evaluation_people)
+        if not held_names:
+            return super().split(holdout)
+        idx = np.arange(self.num_identities, dtype=np.int64)
+        is_eval = np.array([n in held_names for n in self.identities])
+        k = int(holdout or 0)
+        if k < 0 or k > int(is_eval.sum()):
+            raise DataError(f"--holdout {k}: {self.spec!r} has {int(is_eval.sum())} evaluation (DevTest) people.")
+        return idx[~is_eval], idx[is_eval][:k]
+
+    def summary(self):
+        train = self.num_identities - len(self.evaluation_people)
+        return {**super().summary(), "split": self.lfw_split, "train_identities": train,
+                "evaluation_identities": len(self.evaluation_people),
+                "train_images": int(sum(len(f) for f in self.files[:train]))}
 
 
 # --- WebDataset tar shards ---------------------------------------------------------------------------
@@ -679,7 +748,7 @@ def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
     """Open a corpus from its spec (see the module doc). `aligned`: the faces are already aligned."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
-    if not sep or len(kind) == 1 or kind not in ("synthetic", "folder", "celeba", "flat", "tar"):
+    if not sep or len(kind) == 1 or kind not in ("synthetic", "folder", "celeba", "flat", "tar", "lfw"):
         kind, rest = "", spec  # a plain path (or a Windows drive letter)
     flag = bool(aligned)
     if kind == "synthetic":
@@ -687,6 +756,10 @@ def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
         if not m or int(m.group(1)) < 1:
             raise DataError(f"corpus spec {spec!r}: expected synthetic:N or synthetic:N:seed=S with N >= 1.")
         return SyntheticCorpus(int(m.group(1)), int(m.group(2) or 0), spec=spec)
+    if kind == "lfw":
+        from zoo.data.lfw import parse_lfw_spec
+        root, split, people = parse_lfw_spec(rest)
+        return LFWCorpus(root, split, people, spec=spec)
     if kind == "tar" or (not kind and _is_tar_target(rest)):
         return TarCorpus(_tar_shards(rest), spec=spec, aligned=flag)
     root = Path(rest).expanduser()
@@ -704,61 +777,95 @@ def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
     return FlatCorpus(root, spec=spec, aligned=flag)
 
 
-def ensure_aligned(corpus: Corpus, cache_dir, size: int = 128, *, detector=None, progress=None) -> Corpus:
-    """The corpus aligned to facezoo's template: itself when aligned, else extracted once into `cache_dir`.
+def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=None, progress=None) -> Corpus:
+    """The corpus aligned to facezoo's template: itself when aligned, else its photos' crops.
 
-    Each identity goes through `zoo.data.extract.extract` (MTCNN, the largest face of each image) into
-    `cache_dir/<identity>/`; extraction resumes, and a finished cache (`aligned.json`) is reused as is.
+    Every photo goes once through `zoo.data.extract.extract` (MTCNN and the 5-point alignment) into one
+    cache folder, keyed by the photo's path and sha256, so corpora and runs over the same photos share it
+    and an interrupted alignment resumes (`align_sources`). Each photo gives one face: for LFW the one
+    nearest the image centre, else the largest. `cache_dir` defaults to `default_aligned_cache(...)` of the corpus' root.
     """
     if corpus.aligned:
         return corpus
-    from zoo.data.align import check_size
-    from zoo.data.extract import extract
-    from zoo.io import write_json
-
+    if cache_dir is None:
+        root = getattr(corpus, "root", None) or corpus.spec.split(":", 1)[-1]
+        cache_dir = default_aligned_cache(corpus.kind, root, size)
     cache = Path(cache_dir)
-    marker = cache / ALIGNED_MARKER
-    crop = check_size(max(64, int(size)))
-    if marker.exists():
-        info = json.loads(marker.read_text())
-        if info.get("spec") == corpus.spec:
-            return _aligned_result(corpus, cache)
-        raise DataError(f"aligned cache {cache} holds {info.get('spec')!r}, not {corpus.spec!r}; "
-                        "use another run folder or delete the cache.")
-    cache.mkdir(parents=True, exist_ok=True)
+    select = "centre" if corpus.kind == "lfw" else "largest"
     if isinstance(corpus, TarCorpus):
         raw = cache / ".raw"
         sources: dict[str, list[Path]] = {}
         for label, key, data, ext in corpus.iter_raw():
-            name = _safe(label)
-            path = raw / name / (_safe(key) + "." + ext.rsplit(".", 1)[-1])
+            path = raw / _safe(label) / (_safe(key) + "." + ext.rsplit(".", 1)[-1])
             if not path.exists():
+                from zoo.io import atomic_write
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                with atomic_write(path, "wb") as f:
+                    f.write(data)
             sources.setdefault(label, []).append(path)
     else:
         sources = corpus.source_paths()
-    own = detector is None
-    if own:
-        from zoo.data.detect import FaceDetector
-        detector = FaceDetector()
-    faces = 0
-    try:
-        for name, paths in sources.items():
-            report = extract([str(p) for p in paths], cache / _safe(name), size=crop, largest_only=True,
-                             detector=detector, progress=progress)
-            faces += report.faces
-    finally:
-        if own and hasattr(detector, "close"):
-            detector.close()
-    write_json(marker, {"spec": corpus.spec, "size": crop, "identities": len(sources), "faces": faces})
-    return _aligned_result(corpus, cache)
-
-
-def _aligned_result(corpus: Corpus, cache: Path) -> Corpus:
-    result = FolderCorpus(cache, spec=corpus.spec, aligned=True)
+    crops = align_sources([p for paths in sources.values() for p in paths], cache, size, select=select,
+                          detector=detector, progress=progress)
+    files = {name: [c for p in paths for c in crops.get(Path(p).resolve(), [])] for name, paths in sources.items()}
+    if isinstance(corpus, _FileCorpus):
+        return corpus.with_files(files)
+    result = _FileCorpus({k: v for k, v in files.items() if v}, corpus.spec, aligned=True)
     result.kind = corpus.kind
     return result
+
+
+def default_aligned_cache(kind: str, root, size: int = 128) -> Path:
+    """`$FACEZOO_HOME/aligned/<kind>-<hash of the photos' root>-<crop px>`: one cache per photo set."""
+    import hashlib
+
+    from hub.base import facezoo_home
+    from zoo.data.align import check_size
+
+    crop = check_size(max(128, int(size)))
+    key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:12]
+    return facezoo_home() / "aligned" / f"{kind}-{key}-{crop}"
+
+
+def align_sources(paths, cache_dir, size: int = 128, *, select: str = "largest", detector=None,
+                  progress=None) -> dict[Path, list[Path]]:
+    """Align photos into `cache_dir` once: {resolved photo path: its face crops ([] when none was found)}.
+
+    Photos already in the cache's alignments file are not read again; when all are, MTCNN never starts.
+    Prints the share of photos with a face and the speed when it had to extract.
+    """
+    from zoo.data.align import check_size
+    from zoo.data.extract import extract, face_records, read_alignments
+    from zoo.io import write_json
+
+    cache = Path(cache_dir)
+    crop = check_size(max(64, int(size)))
+    marker = cache / ALIGNED_MARKER
+    if marker.exists():
+        made = json.loads(marker.read_text()).get("size")
+        if made and int(made) != crop:
+            log.info("aligned cache %s holds %s px crops; %s px asked: reusing (crops are resized)", cache, made, crop)
+            crop = int(made)
+    wanted = [Path(p).resolve() for p in paths]
+    done = {Path(r["source"]) for r in read_alignments(cache) if r.get("type") == "done"}
+    todo = [p for p in wanted if p not in done]
+    if todo:
+        cache.mkdir(parents=True, exist_ok=True)
+        report = extract([str(p) for p in todo], cache, size=crop, select=select, detector=detector,
+                         progress=progress)
+        print(f"aligned {len(todo)} photos into {cache}: {report.summary()}", flush=True)
+    faces: dict[Path, list[Path]] = {p: [] for p in wanted}
+    for r in face_records(read_alignments(cache)):
+        src = Path(r["source"])
+        if src in faces:
+            faces[src].append(cache / r["crop"])
+    found = sum(1 for v in faces.values() if v)
+    if todo:
+        share = found / max(1, len(wanted))
+        print(f"faces found in {found} of {len(wanted)} photos ({100 * share:.2f}%)", flush=True)
+        write_json(marker, {"size": crop, "select": select, "photos": len(done | set(wanted)),
+                            "last_found_share": round(share, 5)})
+    return faces
 
 
 def _safe(name: str) -> str:

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ALIGNMENTS_FILE = "alignments.jsonl"
 CROP_EXT = ".png"
+SELECT_MODES = ("all", "largest", "centre")
 DELAY_ENV = "FACEZOO_EXTRACT_DELAY_S"  # test hook: sleep this long after each face record
 
 
@@ -193,7 +194,7 @@ class _Source:
 
 def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int = 20,
             min_score: float = 0.9, batch_size: int = 16, largest_only: bool = False,
-            detector=None, progress: bool | None = None) -> ExtractReport:
+            select: str = "all", detector=None, progress: bool | None = None) -> ExtractReport:
     """Detect, align and crop every face in `inputs` into `out_dir`; resume an earlier run there.
 
     Args:
@@ -204,7 +205,10 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
         min_size: smallest face (box side, source pixels) to keep; also mtcnn's search minimum.
         min_score: smallest detector confidence to keep.
         batch_size: frames per detector call.
-        largest_only: keep only the largest face of each frame.
+        largest_only: keep only the largest face of each frame (the same as `select="largest"`).
+        select: which faces of a frame to keep: "all", "largest", or "centre" (the one whose box centre
+            is nearest the frame's centre: for photos framed on one person, like LFW, where a larger
+            bystander's face may also be found).
         detector: a started or unstarted `FaceDetector` to reuse (it is not closed); default: a new one.
         progress: show a tqdm bar (None: only on a terminal).
 
@@ -221,6 +225,9 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
                          f"batch_size={batch_size}, min_size={min_size}")
     if not 0.0 <= float(min_score) <= 1.0:
         raise ValueError(f"min_score must be in [0, 1]. Received: min_score={min_score}")
+    select = "largest" if largest_only else select
+    if select not in SELECT_MODES:
+        raise DataError(f"select must be one of {', '.join(SELECT_MODES)}. Received: select={select!r}")
     out_dir = Path(out_dir)
     sources = expand_inputs(inputs, exclude=out_dir)
     if not sources:
@@ -304,8 +311,8 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
             return skip(src, index, "detect-failed", error)
         found = len(faces)
         faces = [f for f in faces if f.score >= min_score and min(f.width, f.height) >= min_size]
-        if largest_only and faces:
-            faces = [max(faces, key=lambda f: f.area)]
+        if faces and select != "all":
+            faces = [pick_face(faces, rgb.shape, select)]
         if not faces:
             detail = f"{found} below min-score {min_score} or min-size {min_size}" if found else ""
             return skip(src, index, "no-face", detail)
@@ -364,6 +371,14 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
         if own_detector:
             detector.close()
     return report
+
+
+def pick_face(faces, image_shape, select: str):
+    """The one face `select` keeps of a frame's faces: "largest" by box area, "centre" nearest the middle."""
+    if select == "largest":
+        return max(faces, key=lambda f: f.area)
+    cy, cx = image_shape[0] / 2.0, image_shape[1] / 2.0
+    return min(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
 
 
 def _prefetch(iterable, maxsize: int):

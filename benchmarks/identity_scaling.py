@@ -11,6 +11,12 @@ Writes benchmarks/results/identity_scaling.{json,png}. The default budget runs i
 
     python benchmarks/identity_scaling.py                       # N = 1, 16, 256, 4096; 250 steps, 32 px
     python benchmarks/identity_scaling.py --steps 20 --eval-steps 10 --identities 1 16 --holdout 3   # smoke
+    python benchmarks/identity_scaling.py --corpus lfw:../shared/face_data/lfw --identities 16 128 1024 4038 \
+        --size 64 --holdout 20                                  # real people: LFW DevTrain, scored on DevTest
+
+With `--corpus lfw:ROOT`, N people are drawn (seeded) from LFW DevTrain, the held-out identities are the
+most photographed DevTest people (never trained on), the LFW View 1 verification accuracy is added for
+each N, and the results go to identity_scaling_lfw.{json,png}.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ def main(argv=None) -> int:
     parser.add_argument("--decoder-width", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--corpus", default="synthetic",
+                        help="synthetic (default) or lfw:ROOT (DevTrain people; held out: DevTest people)")
     args = parser.parse_args(argv)
 
     import tempfile
@@ -45,31 +53,54 @@ def main(argv=None) -> int:
     from zoo.data.corpus import open_corpus
     from zoo.pretrain import (PretrainConfig, Pretrainer, build_pretrain_model, evaluate_encoder, find_encoder)
 
+    import numpy as np
+
+    lfw = args.corpus.startswith("lfw:")
     top = max(args.identities)
-    # One evaluation corpus: ids top .. top+holdout-1 are beyond every training range (ids 0..N-1).
-    eval_corpus = open_corpus(f"synthetic:{top + args.holdout}:seed={args.seed}")
-    held = list(range(top, top + args.holdout))
+    if lfw:
+        from zoo.data.corpus import ensure_aligned
+        from zoo.verification import lfw_verification
+
+        eval_corpus = ensure_aligned(open_corpus(args.corpus), None, args.size)
+        train_all, held = eval_corpus.split(args.holdout)
+        held = held.tolist()
+        if top > len(train_all):
+            parser.error(f"--identities {top}: {args.corpus} has {len(train_all)} DevTrain people with faces")
+        draw = np.random.default_rng(args.seed).permutation(train_all)
+    else:
+        # One evaluation corpus: ids top .. top+holdout-1 are beyond every training range (ids 0..N-1).
+        eval_corpus = open_corpus(f"synthetic:{top + args.holdout}:seed={args.seed}")
+        held = list(range(top, top + args.holdout))
     rows = []
 
     def score(encoder):
-        return evaluate_encoder(encoder, eval_corpus, held, args.size, eval_steps=args.eval_steps, seed=args.seed)
+        metrics = evaluate_encoder(encoder, eval_corpus, held, args.size, eval_steps=args.eval_steps, seed=args.seed)
+        if lfw:
+            metrics["lfw_view1_accuracy"] = lfw_verification(encoder, eval_corpus.root, view=1)["accuracy"]
+        return metrics
+
+    def training_data(n):
+        if lfw:   # n DevTrain people, a seeded draw; the model has one identity code per corpus identity
+            return eval_corpus, eval_corpus.num_identities, draw[:n]
+        return open_corpus(f"synthetic:{n}:seed={args.seed}"), n, None   # = eval_corpus's first n identities
 
     keras.utils.set_random_seed(args.seed)
     t0 = time.perf_counter()
     baseline = score(zoo.build_encoder(args.encoder, input_size=args.size))
     rows.append({"identities": 0, "label": "untrained", **baseline})
-    print(f"N=0 (untrained): transfer SSIM {baseline['transfer_ssim']:.4f}, probe {baseline['probe_accuracy']:.3f}",
-          flush=True)
+    print(f"N=0 (untrained): transfer SSIM {baseline['transfer_ssim']:.4f}, probe {baseline['probe_accuracy']:.3f}"
+          + (f", LFW View 1 {baseline['lfw_view1_accuracy']:.4f}" if lfw else ""), flush=True)
     for n in args.identities:
         keras.utils.set_random_seed(args.seed)
-        corpus = open_corpus(f"synthetic:{n}:seed={args.seed}")   # same identities as eval_corpus's first n
+        corpus, codes, train_ids = training_data(n)
         config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, size=args.size, chunk=10,
                                 checkpoint_every=10 ** 9, decoder_width=args.decoder_width, seed=args.seed)
         with tempfile.TemporaryDirectory(prefix="facezoo-scaling-") as tmp:
             trainer = Pretrainer.create(
-                lambda: build_pretrain_model(zoo.build_encoder(args.encoder, input_size=args.size), n,
+                lambda: build_pretrain_model(zoo.build_encoder(args.encoder, input_size=args.size), codes,
                                              size=args.size, decoder_width=args.decoder_width),
-                corpus.sampler(args.batch_size, args.size, seed=args.seed), tmp, config)
+                corpus.sampler(args.batch_size, args.size, seed=args.seed, train_ids=train_ids,
+                               holdout=args.holdout if lfw else 0), tmp, config)
             start = time.perf_counter()
             trainer.train(min(10, args.steps))          # first chunk: tracing
             warm = time.perf_counter()
@@ -80,20 +111,27 @@ def main(argv=None) -> int:
                      "step_ms": round(steady * 1000, 1), "train_seconds": round(time.perf_counter() - start, 1),
                      **metrics})
         print(f"N={n}: transfer SSIM {metrics['transfer_ssim']:.4f}, probe {metrics['probe_accuracy']:.3f}, "
-              f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
-    result = {"benchmark": "identity_scaling", "backend": keras.backend.backend(), "encoder": args.encoder,
+              + (f"LFW View 1 {metrics['lfw_view1_accuracy']:.4f}, " if lfw else "")
+              + f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
+    from benchmarks.lfw_table import git_commit
+    result = {"benchmark": "identity_scaling", "corpus": "lfw-devtrain" if lfw else "synthetic",
+              "commit": git_commit(), "backend": keras.backend.backend(), "encoder": args.encoder,
               "size": args.size, "steps": args.steps, "batch_size": args.batch_size, "holdout": args.holdout,
               "eval_steps": args.eval_steps, "seconds": round(time.perf_counter() - t0, 1), "rows": rows,
               "command": "python benchmarks/identity_scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from zoo.io import write_json
-    write_json(out / "identity_scaling.json", result)
-    _plot(rows, out / "identity_scaling.png", result)
+    stem = "identity_scaling_lfw" if lfw else "identity_scaling"
+    write_json(out / f"{stem}.json", result)
+    _plot(rows, out / f"{stem}.png", result)
     base = rows[0]["transfer_ssim"]
     for r in rows[1:]:
         print(f"N={r['identities']:>5}: transfer SSIM / untrained = {r['transfer_ssim'] / base:.3f}")
-    print(f"wrote {out / 'identity_scaling.json'} and .png in {result['seconds']:.0f} s")
+        if lfw:
+            print(f"N={r['identities']:>5}: LFW View 1 {r['lfw_view1_accuracy']:.4f} "
+                  f"(untrained {rows[0]['lfw_view1_accuracy']:.4f})")
+    print(f"wrote {out / stem}.json and .png in {result['seconds']:.0f} s")
     return 0
 
 
@@ -105,14 +143,19 @@ def _plot(rows, path, result) -> None:
     from zoo.io import atomic_path
 
     trained = [r for r in rows if r["identities"] > 0]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["identities"] for r in trained], [r["transfer_ssim"] for r in trained], "o-", label="pretrained")
-    ax.axhline(rows[0]["transfer_ssim"], color="grey", ls="--", label="untrained encoder")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("pretraining identities N (synthetic)")
-    ax.set_ylabel("transfer score (masked SSIM, held-out ids)")
-    ax.set_title(f"{result['encoder']} {result['size']} px, {result['steps']} steps, {result['backend']}")
-    ax.legend()
+    lfw = "lfw_view1_accuracy" in rows[0]
+    fig, axes = plt.subplots(1, 2 if lfw else 1, figsize=(11 if lfw else 6, 4), squeeze=False)
+    panels = [("transfer_ssim", "transfer score (masked SSIM, held-out ids)")]
+    if lfw:
+        panels.append(("lfw_view1_accuracy", "LFW View 1 verification accuracy"))
+    for ax, (key, label) in zip(axes[0], panels):
+        ax.plot([r["identities"] for r in trained], [r[key] for r in trained], "o-", label="pretrained")
+        ax.axhline(rows[0][key], color="grey", ls="--", label="untrained encoder")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(f"pretraining identities N ({result.get('corpus', 'synthetic')})")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle(f"{result['encoder']} {result['size']} px, {result['steps']} steps, {result['backend']}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)

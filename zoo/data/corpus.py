@@ -844,7 +844,7 @@ def align_sources(paths, cache_dir, size: int = 128, *, select: str = "largest",
     if marker.exists():
         made = json.loads(marker.read_text()).get("size")
         if made and int(made) != crop:
-            log.info("aligned cache %s holds %s px crops; %s px asked: reusing (crops are resized)", cache, made, crop)
+            log.debug("aligned cache %s holds %s px crops; %s px asked: reusing them (resized)", cache, made, crop)
             crop = int(made)
     wanted = [Path(p).resolve() for p in paths]
     done = {Path(r["source"]) for r in read_alignments(cache) if r.get("type") == "done"}

@@ -13,6 +13,7 @@ import pytest
 
 import hub
 from hub.local import LocalHub
+from zoo.errors import FacezooError
 from test_hub_support import TOKEN, Server, served, tiny_keras  # noqa: F401
 
 
@@ -254,3 +255,31 @@ def test_a_publish_removes_only_stale_staging_branches(served, tiny_keras, isola
     local.create_branch(repo, live)
     hub.publish(tiny_keras, repo, tag="v1", hub=served.url)
     assert _staging_branches(served.root, repo) == [live]
+
+
+# ---- 9: models that every safe load would refuse --------------------------------------------------
+
+def test_a_model_with_a_lambda_layer_is_refused_at_publish_time(tmp_path, isolated_home):
+    import keras
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    root = tmp_path / "hubdir"
+    with pytest.raises(FacezooError, match="Lambda"):
+        hub.publish(model, "team/lambda", tag="v1", hub=str(root))
+    assert not (root / "models/team/lambda/refs.json").exists()
+
+
+def test_a_hostile_config_is_an_unsafe_model_error(tmp_path, tiny_keras):
+    import keras
+    import zoo
+    from zoo.errors import UnsafeModelError
+    folder = tmp_path / "hostile"
+    keras.saving.save_model(keras.saving.load_model(tiny_keras), folder, zipped=False)
+    config = json.loads((folder / "config.json").read_text())
+    layer = config["config"]["layers"][1]
+    layer.update({"module": "os", "class_name": "system", "registered_name": None})
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsafeModelError, match="'os'"):
+        zoo.load_encoder(str(folder))
+    with pytest.raises(FacezooError, match="'os'"):
+        hub.publish(str(folder), "team/hostile", hub=str(tmp_path / "hubdir"))

@@ -39,7 +39,8 @@ without a BOM, re-read on each request so tokens can be rotated). Writes always 
 need one unless `--public-read`. The LFS PUT carries no token (the client sends none, as to S3): its URL
 is signed by the server with a per-process secret, bound to the repository, oid and size, and expires.
 A refused write is rejected before anything is stored. Tokens are never logged: the log line is method,
-path and status.
+path, status and
+milliseconds taken.
 
 Large files never travel inside the commit: preupload answers "lfs" for them, the client streams each to
 the signed PUT, and the server writes it to a temp file while hashing, keeping it only if the sha256 and
@@ -227,6 +228,7 @@ class HubApp:
         if scope["type"] != "http":
             return
         req = _Request(scope, receive, self.idle_timeout)
+        started = time.perf_counter()
         try:
             response = None
             for handler in self._routes.get(req.method, []):
@@ -246,8 +248,9 @@ class HubApp:
             response = self._error_response(_HttpError(500, f"Internal error: {type(exc).__name__}"))
         if not req.body_done:
             response.headers["Connection"] = "close"     # never parse an unread body as the next request
-        log.info("%s %s %s", req.method, req.path, response.status_code)
         await response(scope, receive, send)
+        log.info("%s %s %s %.1fms", req.method, req.path, response.status_code,
+                 (time.perf_counter() - started) * 1000)
 
     @staticmethod
     def _error_response(err: _HttpError):

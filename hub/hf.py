@@ -306,7 +306,10 @@ class HfHub(Hub):
                 if names is None:
                     folder = Path(snapshot_download(**common, local_files_only=True))
                 else:
-                    paths = [hf_hub_download(filename=name, **common) for name in names]
+                    # in parallel, like snapshot_download (the big weights file overlaps the small ones)
+                    from concurrent.futures import ThreadPoolExecutor
+                    with ThreadPoolExecutor(min(8, max(1, len(names)))) as pool:
+                        paths = list(pool.map(lambda name: hf_hub_download(filename=name, **common), names))
                     folder = self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
                     if not all(Path(p).parent.resolve().is_relative_to(folder.resolve()) for p in paths):
                         raise IntegrityError(f"{ref(repo_id, revision)}: a file landed outside the snapshot "

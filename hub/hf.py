@@ -303,14 +303,14 @@ class HfHub(Hub):
                 common = dict(repo_id=repo_id, revision=commit, endpoint=self.endpoint,
                               token=self._token_value() or None, cache_dir=str(self._cache_root()),
                               library_name="facezoo")
+                folder = self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
                 if names is None:
                     folder = Path(snapshot_download(**common, local_files_only=True))
-                else:
+                elif not all((folder / name).is_file() for name in names):   # warm: verified below
                     # in parallel, like snapshot_download (the big weights file overlaps the small ones)
                     from concurrent.futures import ThreadPoolExecutor
                     with ThreadPoolExecutor(min(8, max(1, len(names)))) as pool:
                         paths = list(pool.map(lambda name: hf_hub_download(filename=name, **common), names))
-                    folder = self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
                     if not all(Path(p).parent.resolve().is_relative_to(folder.resolve()) for p in paths):
                         raise IntegrityError(f"{ref(repo_id, revision)}: a file landed outside the snapshot "
                                              "folder; nothing was loaded.")
@@ -322,8 +322,9 @@ class HfHub(Hub):
         if revision != commit and not self.offline():
             path = self._ref_path(repo_id, revision)   # so HF_HUB_OFFLINE can resolve it later
             with contextlib.suppress(OSError):
-                with atomic_write(path, "w") as f:
-                    f.write(commit)
+                if not path.is_file() or path.read_text().strip() != commit:
+                    with atomic_write(path, "w") as f:
+                        f.write(commit)
         return Snapshot(repo_id, commit, folder, manifest)
 
     @staticmethod

@@ -150,6 +150,9 @@ class HfHub(Hub):
                 what = f"HTTP {status}" if status else type(cause).__name__
                 raise HubError(f"{where}: the {self.description} failed ({what}) while trying to {action}; "
                                "nothing after that step was done.") from None
+            if isinstance(exc, ValueError) and "LFS batch API" in str(exc):   # per-object refusals
+                raise HubError(f"{where}: the {self.description} refused an upload while trying to {action}: "
+                               f"{' '.join(str(exc).split())[:300]}") from None
             if isinstance(exc, OSError) and ("offline" in str(exc).lower() or "connect" in str(exc).lower()):
                 raise HubError(f"{where}: cannot reach the {self.description} and no cached copy "
                                f"({type(exc).__name__}).") from None

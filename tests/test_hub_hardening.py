@@ -283,3 +283,14 @@ def test_a_hostile_config_is_an_unsafe_model_error(tmp_path, tiny_keras):
         zoo.load_encoder(str(folder))
     with pytest.raises(FacezooError, match="'os'"):
         hub.publish(str(folder), "team/hostile", hub=str(tmp_path / "hubdir"))
+
+
+def test_loading_a_local_folder_never_reads_outside_it(tmp_path, tiny_keras):
+    import keras
+    import zoo
+    folder = tmp_path / "release"
+    keras.saving.save_model(keras.saving.load_model(tiny_keras), folder, zipped=False)
+    (folder / "facezoo.json").write_text(json.dumps({"format": "facezoo-release", "format_version": 1, "files": {
+        "../../etc-passwd": {"sha256": "0" * 64, "size": 1}}}))
+    with pytest.raises(hub.IntegrityError, match="unsafe path"):
+        zoo.load_encoder(str(folder))

@@ -22,12 +22,14 @@ MAX_BODY = 1 << 20
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
-    """A server with a 1 MiB body limit, a 2 s idle timeout, and a token file saved with a BOM, mode 0644."""
+    """A server with a 1 MiB body limit, an 8 KiB file limit, a 2 s idle timeout, and a token file saved with
+    a BOM, mode 0644."""
     base = tmp_path_factory.mktemp("strict")
     token_file = base / "tokens.txt"
     token_file.write_text("\ufeff" + TOKEN + "\n", encoding="utf-8")
     os.chmod(token_file, 0o644)
-    server = Server(base / "root", token_file, extra_args=["--max-body", "1M", "--idle-timeout", "2"])
+    server = Server(base / "root", token_file, extra_args=["--max-body", "1M", "--max-file", "8K",
+                                                                "--idle-timeout", "2"])
     yield server
     server.stop()
 
@@ -275,6 +277,15 @@ def test_preupload_sends_binary_files_through_lfs(strict):
     assert status == 200
     assert {f["path"]: f["uploadMode"] for f in json.loads(answer)["files"]} == {
         "w.h5": "lfs", "c.json": "regular", "big.json": "lfs"}
+
+
+def test_a_file_over_the_limit_is_refused_by_the_batch_api_as_a_hub_error(strict, tiny_keras, isolated_home,
+                                                                         monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with pytest.raises(hub.HubError, match="refused an upload"):     # the weights are ~16 KB, the limit 8 KiB
+        hub.publish(tiny_keras, "team/too-big", tag="v1", hub=strict.url)
+    refs = json.loads((strict.root / "models/team/too-big/refs.json").read_text())
+    assert refs["tags"] == {} and "main" not in refs["heads"]
 
 
 # ---- a server that dies mid-answer ----------------------------------------------------------------------

@@ -21,8 +21,13 @@ def verify_dir(path: Path, what: str) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
         return {}
-    manifest = json.loads(manifest_path.read_text())
-    for name, entry in manifest.get("files", {}).items():
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{what}: {MANIFEST} is unreadable ({type(exc).__name__}); nothing was loaded.") from None
+    from hub.base import check_tree     # the hub's path check: no name may reach outside the folder
+    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
+    for name, entry in check_tree(files, what, f"{manifest_path}").items():
         file = path / name
         if not file.exists():
             raise IntegrityError(f"{what}: file {name!r} listed in {MANIFEST} is missing from {path}.")

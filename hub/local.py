@@ -17,6 +17,13 @@ A pull copies the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/
 the way (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
 verified; a pull killed mid-way leaves only a temp folder that nothing trusts. A warm pull re-hashes the
 cached files (cheap next to loading them) so a file altered in the cache is never loaded.
+
+Whoever can write the hub folder must not reach other machines through it: every commit record read back
+passes the same path check as on write (`hub.base.check_tree`: relative, no '..', no NUL or backslash,
+bounded length), and one bad entry refuses the whole release. Branches and tags share one namespace and a
+40-hex name is never a ref, so `@<commit>` always means that commit. A blob is always replaced by new
+bytes that hash to its name, so republishing repairs a blob corrupted on disk. A corrupt `refs.json` or
+commit record is an error naming the repository and revision, never a raw JSONDecodeError.
 """
 from __future__ import annotations
 

@@ -256,7 +256,8 @@ class HubApp:
     def _error_response(err: _HttpError):
         from starlette.responses import JSONResponse
         headers = dict(err.headers)
-        headers["X-Error-Message"] = err.message.replace("\n", " ").encode("ascii", "replace").decode()[:500]
+        # header values must be printable ASCII: a NUL or newline from a hostile path would break the answer
+        headers["X-Error-Message"] = "".join(c if " " <= c <= "~" else "?" for c in err.message)[:500]
         if err.code:
             headers["X-Error-Code"] = err.code
         return JSONResponse({"error": err.message, **err.extra}, err.status, headers)

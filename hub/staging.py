@@ -27,7 +27,9 @@ class StagingError(FacezooError, ValueError):
 # Modules a layer's class may come from without being registered: Keras itself and facezoo's own
 # registered layers (zoo.layers). Anything else needs code that a `safe_mode=True` load will refuse.
 _SAFE_MODULE_PREFIXES = ("keras", "zoo.")
-_CODE_CLASSES = {"Lambda", "__lambda__", "__python_function__", "function"}
+# Lambda layers, and Keras' serialized form of a Python lambda (its bytecode). A named function
+# ({"module": "builtins", "class_name": "function", "config": "gelu"}) is looked up, not run: allowed.
+_CODE_CLASSES = {"Lambda", "__lambda__"}
 
 
 def unsafe_config_entries(config, where: str = "config") -> list[str]:

@@ -55,7 +55,12 @@ def _keras_load(path: Path, what: str):
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except (ValueError, TypeError) as exc:   # TypeError: Keras' answer to a config it cannot rebuild
         text = str(exc)
-        if isinstance(exc, TypeError) or "safe_mode" in text or "Lambda" in text or "lambda" in text:
+        if isinstance(exc, TypeError):
+            raise UnsafeModelError(
+                f"{what}: Keras could not rebuild its config with safe_mode=True (a class or function it "
+                "will not import safely). facezoo never loads such files: rebuild the model with Keras or "
+                "registered serializable layers. Keras said: " + text.splitlines()[0][:300]) from None
+        if "safe_mode" in text or "Lambda" in text or "lambda" in text:
             raise UnsafeModelError(
                 f"{what} contains code that can only be loaded with safe_mode=False (e.g. a Lambda "
                 "layer). facezoo never loads such files: rebuild the model with registered "

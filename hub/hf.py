@@ -262,17 +262,11 @@ class HfHub(Hub):
         return self._listing(repo_id, revision)[0]
 
     def _resolve_offline(self, repo_id: str, revision: str) -> str:
-        if COMMIT_RE.match(revision):
-            return revision
-        try:
-            commit = self._ref_path(repo_id, revision).read_text().strip()
-        except OSError:
-            commit = ""
-        if not COMMIT_RE.match(commit):
+        commit = revision if COMMIT_RE.match(revision) else self._cached_ref(repo_id, revision)
+        if commit is None:
             raise HubError(f"{ref(repo_id, revision)}: offline mode is on (HF_HUB_OFFLINE) and the HF cache "
                            "has never resolved this revision; connect and pull once.")
         return commit
-
 
     def _listing(self, repo_id: str, revision: str) -> tuple[str, list[str]]:
         """(commit id, checked file paths) of `revision`, from one repo-info answer of the server."""
@@ -288,17 +282,51 @@ class HfHub(Hub):
         return info.sha, _checked_paths(names, where, f"the file listing from the {self.description}")
 
     def pull(self, repo_id: str, revision: str | None = None) -> Snapshot:
+        from concurrent.futures import ThreadPoolExecutor
+
+        revision = check_revision(revision)
+        if self.offline():
+            return self._pull_pinned(repo_id, revision, self._resolve_offline(repo_id, revision), None)
+        # Resolved once; every file is pinned to the commit, and only paths that passed the check are
+        # fetched (the listing is not asked for a second time). Meanwhile a warm cache is re-hashed
+        # (hashlib releases the GIL); that result counts only if the server names the same commit and
+        # the cached snapshot holds every file it lists.
+        guess = revision if COMMIT_RE.match(revision) else self._cached_ref(repo_id, revision)
+        with ThreadPoolExecutor(1) as pool:
+            early = pool.submit(self._verified_or_none, repo_id, revision, guess) if guess else None
+            commit, names = self._listing(repo_id, revision)
+            manifest = early.result() if early is not None and guess == commit else None
+        folder = self._snapshot_dir(repo_id, commit)
+        if manifest is None or not all((folder / name).is_file() for name in names):
+            return self._pull_pinned(repo_id, revision, commit, names)
+        return Snapshot(repo_id, commit, folder, manifest)
+
+    def _snapshot_dir(self, repo_id: str, commit: str) -> Path:
+        return self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+
+    def _cached_ref(self, repo_id: str, revision: str) -> str | None:
+        try:
+            commit = self._ref_path(repo_id, revision).read_text().strip()
+        except OSError:
+            return None
+        return commit if COMMIT_RE.match(commit) else None
+
+    def _verified_or_none(self, repo_id: str, revision: str, commit: str) -> dict | None:
+        """The manifest of the cached snapshot of `commit` if every file verifies, else None (no side effect)."""
+        folder = self._snapshot_dir(repo_id, commit)
+        if not folder.is_dir():
+            return None
+        try:
+            return verify_folder(folder, repo_id, revision)
+        except (IntegrityError, OSError):
+            return None
+
+    def _pull_pinned(self, repo_id: str, revision: str, commit: str, names: list[str] | None) -> Snapshot:
+        """Fetch the checked `names` of `commit` (None: offline, the cache only), verify, record the ref."""
         from filelock import FileLock
         from huggingface_hub import hf_hub_download, snapshot_download
         from zoo.io import atomic_write
 
-        revision = check_revision(revision)
-        # Resolved once; every file below is pinned to the commit, and only paths that passed the
-        # check are fetched (the listing is not asked for a second time).
-        if self.offline():
-            commit, names = self._resolve_offline(repo_id, revision), None
-        else:
-            commit, names = self._listing(repo_id, revision)
         lock_dir = self._cache_root() / ".locks" / f"models--{repo_id.replace('/', '--')}"
         lock_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_dir / f"facezoo-{commit}.lock")):
@@ -306,7 +334,7 @@ class HfHub(Hub):
                 common = dict(repo_id=repo_id, revision=commit, endpoint=self.endpoint,
                               token=self._token_value() or None, cache_dir=str(self._cache_root()),
                               library_name="facezoo")
-                folder = self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+                folder = self._snapshot_dir(repo_id, commit)
                 if names is None:
                     folder = Path(snapshot_download(**common, local_files_only=True))
                 elif not all((folder / name).is_file() for name in names):   # warm: verified below
@@ -322,7 +350,7 @@ class HfHub(Hub):
             except IntegrityError:
                 self._evict(folder)
                 raise
-        if revision != commit and not self.offline():
+        if revision != commit and names is not None:
             path = self._ref_path(repo_id, revision)   # so HF_HUB_OFFLINE can resolve it later
             with contextlib.suppress(OSError):
                 if not path.is_file() or path.read_text().strip() != commit:

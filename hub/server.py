@@ -770,7 +770,7 @@ class HubServer:
         self.socket.listen(1024)
         self.server_address = self.socket.getsockname()[:2]
         config = uvicorn.Config(app, http=_header_deadline_protocol(idle_timeout), lifespan="off",
-                                log_config=None, access_log=False, server_header=False,
+                                log_config=None, log_level="warning", access_log=False, server_header=False,
                                 timeout_keep_alive=int(max(1, idle_timeout)), timeout_graceful_shutdown=5,
                                 limit_concurrency=MAX_CONNECTIONS, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
         self._server = uvicorn.Server(config)

@@ -294,3 +294,18 @@ def test_loading_a_local_folder_never_reads_outside_it(tmp_path, tiny_keras):
         "../../etc-passwd": {"sha256": "0" * 64, "size": 1}}}))
     with pytest.raises(hub.IntegrityError, match="unsafe path"):
         zoo.load_encoder(str(folder))
+
+
+def test_a_served_warm_cache_altered_on_disk_is_never_loaded(served, tiny_keras, isolated_home, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    rel = hub.publish(tiny_keras, "team/warm-tamper", tag="v1", hub=served.url)
+    snap = hub.pull("team/warm-tamper", "v1", hub=served.url)
+    weights = (snap.path / "model.weights.h5").resolve()          # the HF cache's blob behind the link
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(hub.IntegrityError, match="team/warm-tamper@v1"):
+        hub.pull("team/warm-tamper", "v1", hub=served.url)           # caught, and the bad copy evicted
+    again = hub.pull("team/warm-tamper", "v1", hub=served.url)       # downloaded afresh
+    assert again.revision == rel.revision
+    hub.manifest.verify_folder(again.path)

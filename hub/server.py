@@ -11,11 +11,13 @@ HTTP parsing and limits (bodies read before the token was checked, no size limit
 `Content-Length: -1` accepted, chunked bodies parsed as the next request, one thread held per half-sent
 request). uvicorn parses HTTP with h11 (exact Content-Length, chunked decoding, a bound on the header
 block, malformed framing answered 400 by the parser itself) and serves connections on one asyncio loop,
-so an idle client costs a socket, not a thread; Starlette gives the request/response objects. Both are
-maintained, small (pure Python, no compiler) and what FastAPI runs on. What they do not do, this module
-adds: a deadline for the request headers (`_HeaderDeadline`), an idle timeout while reading a body, the
-`--max-body` limit checked from the headers (413) before a byte of the body is read, and authentication
-from the headers before any body is read.
+so an idle client costs a socket, not a thread; Starlette gives the response classes (JSON, streamed
+files). Both are maintained, small (pure Python, no compiler) and what FastAPI runs on. Routing is done
+here on the raw path, not by Starlette's router, because a revision may hold a quoted '/' that the router
+would decode first. What the stack leaves out is added: a deadline for the request headers, an idle
+timeout while reading a body, the `--max-body` limit checked from the headers (413) before a byte of the
+body is read, authentication from the headers before any body is read, TCP_NODELAY. That plumbing lives
+in `hub/_http.py`, the LFS upload path in `hub/lfs.py`; this module holds the endpoints.
 
 Endpoints (model repos only; `{repo}` is `ns/name`, `{rev}` is URL-quoted):
     POST /api/repos/create                      create a repository (409 if it exists)
@@ -48,27 +50,25 @@ size match what was announced. No file is held whole in memory, in either direct
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
-import hashlib
 import hmac
 import json
 import logging
 import re
 import secrets
-import socket
 import stat
 import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import unquote
 
-from hub.base import COMMIT_RE, SHA256_RE, check_path
+from hub._http import (ClientGone, HttpError, HubServer, Request, file_chunks, parse_size,  # noqa: F401
+                       run_blocking)
+from hub.base import COMMIT_RE, check_path
 from hub.errors import (FacezooError, HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError)
+from hub.lfs import LFS_THRESHOLD, LfsUploadMixin
 from hub.local import LocalHub
 
 log = logging.getLogger("facezoo.hub.server")
@@ -79,23 +79,6 @@ _HOST_RE = re.compile(r"\A[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 DEFAULT_MAX_BODY = 64 << 20        # API bodies (JSON, NDJSON commits whose small files travel inline)
 DEFAULT_MAX_FILE = 64 << 30        # one LFS object, streamed to disk
 DEFAULT_IDLE_TIMEOUT = 30.0        # seconds for the request headers, and between two pieces of a body
-LFS_THRESHOLD = 1 << 20            # files this big, or binary ones, go through LFS
-LFS_URL_SECONDS = 3600             # how long a signed upload URL stays valid
-MAX_HEADER_BYTES = 64 << 10        # the whole request line + header block
-MAX_CONNECTIONS = 1000             # beyond this, uvicorn answers 503
-_WRITE_BLOCK = 1 << 20
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
-                 extra: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
-        self.extra = extra or {}
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request body was complete: nothing is stored, no answer sent."""
 
 
 def hf_date(iso: str | None) -> str | None:
@@ -126,88 +109,7 @@ def token_file_warning(path) -> str | None:
     return None
 
 
-def parse_size(text: str) -> int:
-    """'64M', '2G', '1048576' -> bytes (for --max-body)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
-    if not m:
-        raise ValueError(f"A size is a number of bytes with an optional K/M/G/T suffix (e.g. 64M). "
-                         f"Received: {text!r}")
-    return int(m[1]) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m[2].upper()]
-
-
-class _Request:
-    """What a handler needs of one request: method, path parts, query, headers, and a bounded body."""
-
-    def __init__(self, scope, receive, idle_timeout: float):
-        self.method = scope["method"]
-        raw = scope.get("raw_path") or scope["path"].encode()
-        self.path = raw.split(b"?", 1)[0].decode("latin-1")
-        self.parts = [p for p in self.path.split("/") if p != ""]
-        self.query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        self._receive, self._idle = receive, idle_timeout
-        self.body_done = self.method in ("GET", "HEAD") or self._declared_empty()
-        self.scope = scope
-
-    def _declared_empty(self) -> bool:
-        return self.headers.get("content-length") == "0" and "transfer-encoding" not in self.headers
-
-    def content_length(self) -> int | None:
-        value = self.headers.get("content-length")
-        if value is None:
-            return None
-        if not value.isdigit() or len(value) > 19:           # h11 refuses these first; belt and braces
-            raise _HttpError(400, f"Bad Content-Length: {value[:40]!r}.")
-        return int(value)
-
-    async def chunks(self):
-        """The body, piece by piece, as it arrives; 408 if the client stalls, _ClientGone if it leaves."""
-        while not self.body_done:
-            try:
-                message = await asyncio.wait_for(self._receive(), self._idle)
-            except asyncio.TimeoutError:
-                raise _HttpError(408, f"The request body stalled for {self._idle:.0f} s; nothing was "
-                                      "stored.") from None
-            if message["type"] == "http.disconnect":
-                raise _ClientGone()
-            if not message.get("more_body", False):
-                self.body_done = True
-            if message.get("body"):
-                yield message["body"]
-
-    async def body(self, limit: int) -> bytes:
-        """The whole body, refused with 413 once it passes `limit` (from the header, before reading)."""
-        declared = self.content_length()
-        if declared is not None and declared > limit:
-            raise _HttpError(413, f"Request body of {declared} bytes is over this hub's limit of {limit} "
-                                  "bytes (--max-body).")
-        pieces, total = [], 0
-        async for chunk in self.chunks():
-            total += len(chunk)
-            if total > limit:
-                raise _HttpError(413, f"Request body is over this hub's limit of {limit} bytes (--max-body).")
-            pieces.append(chunk)
-        return b"".join(pieces)
-
-    async def json_object(self, limit: int) -> dict:
-        """The body as a JSON object (an empty body is {}); 400 for anything else."""
-        raw = await self.body(limit)
-        try:
-            data = json.loads(raw or b"{}")
-        except (ValueError, RecursionError):
-            raise _HttpError(400, "Request body is not JSON.") from None
-        if not isinstance(data, dict):
-            raise _HttpError(400, f"Request body must be a JSON object, not {type(data).__name__}.")
-        return data
-
-
-async def _run(fn, *args, **kwargs):
-    """Run blocking hub work (file I/O, locks, hashing) off the event loop."""
-    import anyio.to_thread
-    return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
-
-
-class HubApp:
+class HubApp(LfsUploadMixin):
     """The ASGI application: routes one request to a handler, turns errors into Hub-style answers."""
 
     def __init__(self, root, token_file=None, public_read: bool = False, max_body: int = DEFAULT_MAX_BODY,
@@ -228,7 +130,7 @@ class HubApp:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
-        req = _Request(scope, receive, self.idle_timeout)
+        req = Request(scope, receive, self.idle_timeout)
         started = time.perf_counter()
         try:
             response = None
@@ -237,16 +139,16 @@ class HubApp:
                 if response is not None:
                     break
             if response is None:
-                raise _HttpError(404 if req.method in self._routes else 405,
+                raise HttpError(404 if req.method in self._routes else 405,
                                  f"No such endpoint: {req.method} {req.path}")
-        except _ClientGone:
+        except ClientGone:
             log.info("%s %s client left mid-body", req.method, req.path)
             return
-        except _HttpError as err:
+        except HttpError as err:
             response = self._error_response(err)
         except Exception as exc:  # a server must answer, not die; details stay in the server log
             log.exception("internal error on %s %s", req.method, req.path)
-            response = self._error_response(_HttpError(500, f"Internal error: {type(exc).__name__}"))
+            response = self._error_response(HttpError(500, f"Internal error: {type(exc).__name__}"))
         if not req.body_done:
             response.headers["Connection"] = "close"     # never parse an unread body as the next request
         await response(scope, receive, send)
@@ -254,7 +156,7 @@ class HubApp:
                  (time.perf_counter() - started) * 1000)
 
     @staticmethod
-    def _error_response(err: _HttpError):
+    def _error_response(err: HttpError):
         from starlette.responses import JSONResponse
         headers = dict(err.headers)
         # header values must be printable ASCII: a NUL or newline from a hostile path would break the answer
@@ -269,21 +171,21 @@ class HubApp:
         return JSONResponse(payload, status, headers)
 
     # ---- helpers ------------------------------------------------------------------------------
-    def _auth(self, req: _Request, write: bool) -> None:
+    def _auth(self, req: Request, write: bool) -> None:
         """Check the token from the headers alone; called before any body is read."""
         header = req.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         if token:
             valid = read_tokens(self.token_file)
             if not any(hmac.compare_digest(token.encode(), t.encode()) for t in valid):
-                raise _HttpError(401, _BAD_TOKEN)
+                raise HttpError(401, _BAD_TOKEN)
             return
         if write:
-            raise _HttpError(401, "A token is required to write to this hub (Authorization: Bearer ...).")
+            raise HttpError(401, "A token is required to write to this hub (Authorization: Bearer ...).")
         if not self.public_read:
-            raise _HttpError(401, "A token is required to read from this hub (Authorization: Bearer ...).")
+            raise HttpError(401, "A token is required to read from this hub (Authorization: Bearer ...).")
 
-    def _base_url(self, req: _Request) -> str:
+    def _base_url(self, req: Request) -> str:
         host = req.headers.get("host", "")
         if not _HOST_RE.match(host):
             server = req.scope.get("server") or ("127.0.0.1", 0)
@@ -295,23 +197,23 @@ class HubApp:
         try:
             self.hub.repo_dir(repo_id)
         except ValueError as exc:
-            raise _HttpError(400, str(exc)) from None
-        if not await _run(self.hub.repo_exists, repo_id):
-            raise _HttpError(404, f"Repository {repo_id} not found", "RepoNotFound")
+            raise HttpError(400, str(exc)) from None
+        if not await run_blocking(self.hub.repo_exists, repo_id):
+            raise HttpError(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo_id
 
     async def _resolve_rev(self, repo_id: str, rev: str) -> str:
         try:
-            return await _run(self.hub.resolve, repo_id, unquote(rev))
+            return await run_blocking(self.hub.resolve, repo_id, unquote(rev))
         except (RevisionNotFoundError, ValueError):
             shown = unquote(rev)[:200]
-            raise _HttpError(404, f"Revision {shown} not found in {repo_id}", "RevisionNotFound") from None
+            raise HttpError(404, f"Revision {shown} not found in {repo_id}", "RevisionNotFound") from None
 
     async def _tree_of(self, repo_id: str, commit: str) -> dict:
         try:
-            return await _run(self.hub.tree, repo_id, commit)
+            return await run_blocking(self.hub.tree, repo_id, commit)
         except (IntegrityError, HubError) as exc:
-            raise _HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
+            raise HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
 
     # ---- reads --------------------------------------------------------------------------------
     async def _whoami(self, req):
@@ -327,9 +229,9 @@ class HubApp:
         self._auth(req, write=False)
         repo_id = await self._repo(p[2], p[3])
         try:
-            refs = await _run(self.hub.refs, repo_id)
+            refs = await run_blocking(self.hub.refs, repo_id)
         except HubError as exc:
-            raise _HttpError(500, str(exc)) from None
+            raise HttpError(500, str(exc)) from None
         return self._json({
             "branches": [{"name": k, "ref": f"refs/heads/{k}", "targetCommit": v}
                          for k, v in sorted(refs["heads"].items())],
@@ -345,9 +247,9 @@ class HubApp:
         repo_id = await self._repo(p[2], p[3])
         commit = await self._resolve_rev(repo_id, p[5] if len(p) == 6 else "main")
         try:
-            record = await _run(self.hub.read_commit, repo_id, commit)
+            record = await run_blocking(self.hub.read_commit, repo_id, commit)
         except (IntegrityError, HubError) as exc:
-            raise _HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
+            raise HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
         return self._json({
             "_id": repo_id, "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
             "sha": commit, "lastModified": hf_date(record.get("date")), "createdAt": hf_date(record.get("date")),
@@ -364,7 +266,7 @@ class HubApp:
         repo_id = await self._repo(p[2], p[3])
         prefix = "/".join(unquote(x) for x in p[6:]).strip("/")
         rev = unquote(p[5])
-        if rev == "main" and "main" not in (await _run(self.hub.refs, repo_id))["heads"]:
+        if rev == "main" and "main" not in (await run_blocking(self.hub.refs, repo_id))["heads"]:
             files = {}                      # a new, empty repository
         else:
             files = await self._tree_of(repo_id, await self._resolve_rev(repo_id, p[5]))
@@ -383,7 +285,7 @@ class HubApp:
                 folders.update(base + "/".join(segs[:i + 1]) for i in range(len(segs)))
             entries.append({"type": "file", "path": path, "size": entry["size"], "oid": entry["sha256"][:40]})
         if prefix and not entries and not folders:
-            raise _HttpError(404, f"{prefix[:200]} not found in {repo_id}@{rev[:200]}", "EntryNotFound")
+            raise HttpError(404, f"{prefix[:200]} not found in {repo_id}@{rev[:200]}", "EntryNotFound")
         return self._json([{"type": "directory", "path": f, "oid": "0" * 40} for f in sorted(folders)] + entries)
 
     async def _resolve(self, req):
@@ -397,27 +299,27 @@ class HubApp:
         path = "/".join(unquote(x) for x in p[4:])
         entry = (await self._tree_of(repo_id, commit)).get(path)
         if entry is None:
-            raise _HttpError(404, f"{path[:200]} not found in {repo_id}@{unquote(p[3])[:200]}", "EntryNotFound",
+            raise HttpError(404, f"{path[:200]} not found in {repo_id}@{unquote(p[3])[:200]}", "EntryNotFound",
                              {"X-Repo-Commit": commit})
         blob = self.hub.blob_path(repo_id, entry["sha256"])
         try:
-            size = (await _run(blob.stat)).st_size
+            size = (await run_blocking(blob.stat)).st_size
         except FileNotFoundError:
-            raise _HttpError(404, f"{path[:200]}: content missing on the server", "EntryNotFound",
+            raise HttpError(404, f"{path[:200]}: content missing on the server", "EntryNotFound",
                              {"X-Repo-Commit": commit}) from None
         start, end, status = 0, size - 1, 200
         range_header = req.headers.get("range")
         if range_header and req.method == "GET":
             m = _RANGE_RE.match(range_header.strip())
             if not m or not (m[1] or m[2]):
-                raise _HttpError(400, f"Malformed Range header (expected bytes=START-END): {range_header[:40]!r}.")
+                raise HttpError(400, f"Malformed Range header (expected bytes=START-END): {range_header[:40]!r}.")
             if m[1]:
                 start, end = int(m[1]), int(m[2]) if m[2] else size - 1
             else:
                 start, end = max(0, size - int(m[2])), size - 1
             end = min(end, size - 1)
             if start > end:
-                raise _HttpError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
+                raise HttpError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
             status = 206
         length = end - start + 1 if size else 0
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length),
@@ -426,7 +328,7 @@ class HubApp:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         if req.method == "HEAD":
             return Response(b"", status, headers)
-        return StreamingResponse(_file_chunks(blob, start, length), status, headers)
+        return StreamingResponse(file_chunks(blob, start, length), status, headers)
 
     # ---- writes -------------------------------------------------------------------------------
     async def _create_repo(self, req):
@@ -435,19 +337,19 @@ class HubApp:
         self._auth(req, write=True)
         data = await req.json_object(self.max_body)
         if data.get("type", "model") not in (None, "model"):
-            raise _HttpError(400, "This hub serves model repositories only.")
+            raise HttpError(400, "This hub serves model repositories only.")
         name, org = data.get("name"), data.get("organization")
         if not isinstance(name, str) or not name or not (org is None or isinstance(org, str)):
-            raise _HttpError(400, "Give the repository 'name' (and optionally 'organization') as strings.")
+            raise HttpError(400, "Give the repository 'name' (and optionally 'organization') as strings.")
         if not org and "/" in name:
             org, name = name.split("/", 1)
         repo_id = f"{org}/{name}"
         try:
-            created = await _run(self.hub.create_repo, repo_id, True)
+            created = await run_blocking(self.hub.create_repo, repo_id, True)
         except ValueError as exc:
-            raise _HttpError(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         if not created:
-            raise _HttpError(409, "You already created this model repo",
+            raise HttpError(409, "You already created this model repo",
                              extra={"url": f"{self._base_url(req)}/{repo_id}"})
         return self._json({"url": f"{self._base_url(req)}/{repo_id}", "name": repo_id, "id": repo_id})
 
@@ -467,7 +369,7 @@ class HubApp:
         data = await req.json_object(self.max_body)
         files = data.get("files", [])
         if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
-            raise _HttpError(400, "'files' must be a list of objects.")
+            raise HttpError(400, "'files' must be a list of objects.")
         out = []
         for f in files:
             path, size, sample = f.get("path"), f.get("size", 0), f.get("sample", "")
@@ -475,7 +377,7 @@ class HubApp:
                 check_path(path)
                 binary = b"\0" in base64.b64decode(sample if isinstance(sample, str) else "", validate=True)
             except (ValueError, binascii.Error) as exc:
-                raise _HttpError(400, f"Bad preupload entry: {exc}") from None
+                raise HttpError(400, f"Bad preupload entry: {exc}") from None
             large = not isinstance(size, int) or size >= LFS_THRESHOLD
             out.append({"path": path, "uploadMode": "lfs" if (binary or large) else "regular",
                         "shouldIgnore": False, "oid": None})
@@ -489,7 +391,7 @@ class HubApp:
         repo_id = await self._repo(p[2], p[3])
         branch = unquote(p[5])
         if req.query.get("create_pr"):
-            raise _HttpError(400, "Pull requests are not supported by facezoo hub serve.")
+            raise HttpError(400, "Pull requests are not supported by facezoo hub serve.")
         body = await req.body(self.max_body)             # whole and exact, or nothing is stored
         header, files, deletions = {}, {}, []
         try:
@@ -505,9 +407,9 @@ class HubApp:
                 elif key == "file":
                     path = check_path(value.get("path"))
                     if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content", ""), str):
-                        raise _HttpError(400, f"Unsupported encoding for {path}.")
+                        raise HttpError(400, f"Unsupported encoding for {path}.")
                     data = base64.b64decode(value.get("content", ""), validate=True)
-                    files[path] = await _run(self.hub.put_blob, repo_id, [data])
+                    files[path] = await run_blocking(self.hub.put_blob, repo_id, [data])
                 elif key == "lfsFile":
                     path = check_path(value.get("path"))
                     files[path] = await self._stored_lfs_object(repo_id, path, value)
@@ -518,39 +420,26 @@ class HubApp:
                 else:
                     raise ValueError(f"unknown commit operation {str(key)[:40]!r}")
         except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
-            raise _HttpError(400, f"Malformed commit payload: {type(exc).__name__}: {exc}") from None
+            raise HttpError(400, f"Malformed commit payload: {type(exc).__name__}: {exc}") from None
         summary = header.get("summary")
         message = summary if isinstance(summary, str) and summary else "Commit with huggingface_hub"
         if isinstance(header.get("description"), str) and header["description"]:
             message += "\n\n" + header["description"]
         parent = header.get("parentCommit")
         if parent is not None and not (isinstance(parent, str) and COMMIT_RE.match(parent)):
-            raise _HttpError(400, "parentCommit must be a 40-hex commit id.")
+            raise HttpError(400, "parentCommit must be a 40-hex commit id.")
         try:
-            new = await _run(self.hub.commit, repo_id, files, message=message, branch=branch,
+            new = await run_blocking(self.hub.commit, repo_id, files, message=message, branch=branch,
                              deletions=deletions, parent=parent)
         except ReleaseExistsError as exc:
-            raise _HttpError(409, str(exc)) from None
+            raise HttpError(409, str(exc)) from None
         except HubError as exc:
-            raise _HttpError(412, str(exc)) from None
+            raise HttpError(412, str(exc)) from None
         except (FacezooError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         return self._json({"success": True, "commitOid": new,
                            "commitUrl": f"{self._base_url(req)}/{repo_id}/commit/{new}",
                            "hookOutput": "", "pullRequestUrl": None})
-
-    async def _stored_lfs_object(self, repo_id: str, path: str, value: dict) -> dict:
-        oid, size = value.get("oid"), value.get("size")
-        if not isinstance(oid, str) or not SHA256_RE.match(oid):
-            raise ValueError(f"lfsFile {path}: 'oid' must be a sha256")
-        try:
-            stored = (await _run(self.hub.blob_path(repo_id, oid).stat)).st_size
-        except FileNotFoundError:
-            raise _HttpError(400, f"lfsFile {path}: object {oid[:12]}… was never uploaded; upload it through "
-                                  "the LFS batch API first.") from None
-        if size is not None and size != stored:
-            raise _HttpError(400, f"lfsFile {path}: object {oid[:12]}… has {stored} bytes, not {size}.")
-        return {"sha256": oid, "size": stored}
 
     async def _tag(self, req):
         p = req.parts
@@ -562,16 +451,16 @@ class HubApp:
         target = await self._resolve_rev(repo_id, p[5])
         tag = data.get("tag")
         if not isinstance(tag, str):
-            raise _HttpError(400, "Missing 'tag'.")
-        refs = await _run(self.hub.refs, repo_id)
+            raise HttpError(400, "Missing 'tag'.")
+        refs = await run_blocking(self.hub.refs, repo_id)
         if tag in refs["tags"] or tag in refs["heads"]:
-            raise _HttpError(409, f"{tag} already exists in {repo_id} (branches and tags share one namespace).")
+            raise HttpError(409, f"{tag} already exists in {repo_id} (branches and tags share one namespace).")
         try:
-            await _run(self.hub.create_tag, repo_id, tag, target)
+            await run_blocking(self.hub.create_tag, repo_id, tag, target)
         except ReleaseExistsError as exc:
-            raise _HttpError(409, str(exc)) from None
+            raise HttpError(409, str(exc)) from None
         except (NotPublishedError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         return self._json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target})
 
     async def _branch(self, req):
@@ -585,218 +474,19 @@ class HubApp:
         branch = unquote(p[5])
         try:
             if req.method == "DELETE":
-                await _run(self.hub.delete_branch, repo_id, branch)
+                await run_blocking(self.hub.delete_branch, repo_id, branch)
             else:
                 start = data.get("startingPoint")
                 if start is not None and not isinstance(start, str):
                     raise ValueError("startingPoint must be a string")
-                await _run(self.hub.create_branch, repo_id, branch, None if start is None else unquote(start))
+                await run_blocking(self.hub.create_branch, repo_id, branch, None if start is None else unquote(start))
         except ReleaseExistsError as exc:
-            raise _HttpError(409, str(exc)) from None
+            raise HttpError(409, str(exc)) from None
         except RevisionNotFoundError as exc:
-            raise _HttpError(404, str(exc), "RevisionNotFound") from None
+            raise HttpError(404, str(exc), "RevisionNotFound") from None
         except (NotPublishedError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         return self._json({})
-
-    # ---- LFS upload path ----------------------------------------------------------------------
-    def _lfs_repo_parts(self, req, tail: list[str]) -> tuple[str, str] | None:
-        p = req.parts
-        n = len(tail)
-        if len(p) < 2 + n or not p[1].endswith(".git") or p[2:2 + len(tail)] != tail:
-            return None
-        return p[0], p[1][:-len(".git")]
-
-    def _signature(self, repo_id: str, oid: str, size: int, expires: int) -> str:
-        msg = f"{repo_id}\n{oid}\n{size}\n{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
-
-    async def _lfs_batch(self, req):
-        names = self._lfs_repo_parts(req, ["info", "lfs", "objects", "batch"])
-        if names is None or len(req.parts) != 6:
-            return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(*names)
-        data = await req.json_object(self.max_body)
-        if data.get("operation") != "upload":
-            raise _HttpError(400, "This hub's LFS batch API takes uploads only (downloads go through /resolve).")
-        objects = data.get("objects")
-        if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
-            raise _HttpError(400, "'objects' must be a list of {oid, size}.")
-        expires = int(time.time()) + LFS_URL_SECONDS
-        base = f"{self._base_url(req)}/{quote(names[0])}/{quote(names[1])}.git/info/lfs/objects"
-        out = []
-        for obj in objects:
-            oid, size = obj.get("oid"), obj.get("size")
-            if (not isinstance(oid, str) or not SHA256_RE.match(oid) or not isinstance(size, int)
-                    or isinstance(size, bool) or size < 0):
-                raise _HttpError(400, "Each LFS object needs a sha256 'oid' and an integer 'size'.")
-            if size > self.max_file:
-                out.append({"oid": oid, "size": size, "error": {
-                    "code": 413, "message": f"{size} bytes is over this hub's file limit of {self.max_file}."}})
-                continue
-            entry = {"oid": oid, "size": size, "authenticated": True}
-            # A stored object counts only if its bytes still hash to its name: a bit-flipped blob is
-            # uploaded again instead of being trusted.
-            if not await _run(self.hub.blob_is_intact, repo_id, oid, size):
-                sig = self._signature(repo_id, oid, size, expires)
-                entry["actions"] = {
-                    "upload": {"href": f"{base}/{oid}/{size}?expires={expires}&signature={sig}",
-                               "expires_in": LFS_URL_SECONDS},
-                    "verify": {"href": f"{base}/verify", "expires_in": LFS_URL_SECONDS}}
-            out.append(entry)
-        return self._json({"transfer": "basic", "objects": out, "hash_algo": "sha256"},
-                          headers={"Content-Type": "application/vnd.git-lfs+json"})
-
-    async def _lfs_put(self, req):
-        names = self._lfs_repo_parts(req, ["info", "lfs", "objects"])
-        if names is None or len(req.parts) != 7:
-            return None
-        oid, size_text = req.parts[5], req.parts[6]
-        expires, signature = req.query.get("expires", ""), req.query.get("signature", "")
-        if not (SHA256_RE.match(oid) and size_text.isdigit() and len(size_text) <= 19 and expires.isdigit()
-                and len(expires) <= 12):
-            raise _HttpError(400, "Malformed LFS upload URL.")
-        size, repo_id = int(size_text), f"{unquote(names[0])}/{unquote(names[1])}"
-        if not hmac.compare_digest(signature, self._signature(repo_id, oid, size, int(expires))):
-            raise _HttpError(403, "This upload URL is not signed by this hub; ask the LFS batch API for one.")
-        if int(expires) < time.time():
-            raise _HttpError(403, "This upload URL has expired; ask the LFS batch API for a new one.")
-        await self._repo(*names)
-        declared = req.content_length()
-        if declared is not None and declared != size:
-            raise _HttpError(400, f"Content-Length {declared} differs from the announced size {size}.")
-        writer = await _run(self.hub.open_blob_writer, repo_id)
-        try:
-            buffer, total = [], 0
-            async for chunk in req.chunks():
-                total += len(chunk)
-                if total > size:
-                    raise _HttpError(400, f"Upload of {oid[:12]}… is longer than the announced {size} bytes.")
-                buffer.append(chunk)
-                if sum(map(len, buffer)) >= _WRITE_BLOCK:
-                    await _run(writer.write, b"".join(buffer))
-                    buffer = []
-            if buffer:
-                await _run(writer.write, b"".join(buffer))
-            try:
-                await _run(writer.finish, oid, size)
-            except IntegrityError as exc:
-                raise _HttpError(400, f"{repo_id}: {exc}") from None
-        finally:
-            await _run(writer.abort)
-        from starlette.responses import Response
-        return Response(b"", 200)
-
-    async def _lfs_verify(self, req):
-        names = self._lfs_repo_parts(req, ["info", "lfs", "objects", "verify"])
-        if names is None or len(req.parts) != 6:
-            return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(*names)
-        data = await req.json_object(self.max_body)
-        oid, size = data.get("oid"), data.get("size")
-        if not isinstance(oid, str) or not SHA256_RE.match(oid):
-            raise _HttpError(400, "'oid' must be a sha256.")
-        try:
-            stored = (await _run(self.hub.blob_path(repo_id, oid).stat)).st_size
-        except FileNotFoundError:
-            raise _HttpError(404, f"Object {oid[:12]}… is not stored in {repo_id}.") from None
-        if size is not None and stored != size:
-            raise _HttpError(404, f"Object {oid[:12]}… has {stored} bytes, not {size}.")
-        return self._json({"oid": oid, "size": stored})
-
-
-async def _file_chunks(path: Path, start: int, length: int):
-    """`length` bytes of `path` from `start`, in 1 MiB blocks read off the event loop."""
-    f = await _run(open, path, "rb")
-    try:
-        await _run(f.seek, start)
-        remaining = length
-        while remaining > 0:
-            block = await _run(f.read, min(_WRITE_BLOCK, remaining))
-            if not block:
-                break
-            remaining -= len(block)
-            yield block
-    finally:
-        await _run(f.close)
-
-
-def _header_deadline_protocol(timeout: float):
-    """uvicorn's h11 protocol plus a deadline for each request's line and headers.
-
-    uvicorn times out idle keep-alive connections but not a request whose headers never finish (a
-    slowloris client holds its connection forever). The deadline is armed when a connection opens and
-    after each response; if no new request has started when it passes, the connection is closed.
-    """
-    from uvicorn.protocols.http.h11_impl import H11Protocol
-
-    class _HeaderDeadline(H11Protocol):
-        def connection_made(self, transport):
-            super().connection_made(transport)
-            # uvicorn writes a response's head and body separately; without TCP_NODELAY, Nagle holds the
-            # body until the client's delayed ACK: 40 ms on every small request (measured here: 44 ms
-            # median per GET before, about 1 ms after).
-            sock = transport.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._arm_header_deadline()
-
-        def _arm_header_deadline(self):
-            cycle = self.cycle
-            self._header_deadline = self.loop.call_later(timeout, self._header_deadline_passed, cycle)
-
-        def _header_deadline_passed(self, cycle_when_armed):
-            idle = self.cycle is cycle_when_armed and (self.cycle is None or self.cycle.response_complete)
-            if idle and not self.transport.is_closing():
-                self.transport.close()
-
-        def on_response_complete(self):
-            super().on_response_complete()
-            self._header_deadline.cancel()
-            self._arm_header_deadline()
-
-        def connection_lost(self, exc):
-            self._header_deadline.cancel()
-            super().connection_lost(exc)
-
-    return _HeaderDeadline
-
-
-class HubServer:
-    """A bound, not yet running server: `serve_forever()` runs it, `shutdown()` stops it (any thread)."""
-
-    def __init__(self, app: HubApp, host: str, port: int, idle_timeout: float):
-        import uvicorn
-        self.app = app
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind((host, port))
-        self.socket.listen(1024)
-        self.server_address = self.socket.getsockname()[:2]
-        config = uvicorn.Config(app, http=_header_deadline_protocol(idle_timeout), lifespan="off",
-                                log_config=None, log_level="warning", access_log=False, server_header=False,
-                                timeout_keep_alive=int(max(1, idle_timeout)), timeout_graceful_shutdown=5,
-                                limit_concurrency=MAX_CONNECTIONS, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
-        self._server = uvicorn.Server(config)
-        self._stopped = threading.Event()
-
-    def serve_forever(self) -> None:
-        try:
-            self._server.run(sockets=[self.socket])
-        finally:
-            self._stopped.set()
-
-    def shutdown(self, timeout: float = 30) -> None:
-        self._server.should_exit = True
-        self._stopped.wait(timeout)
-
-    def server_close(self) -> None:
-        self.socket.close()
-
 
 def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, public_read: bool = False,
                 max_body: int = DEFAULT_MAX_BODY, max_file: int = DEFAULT_MAX_FILE,

@@ -222,6 +222,9 @@ def test_a_token_file_with_a_bom_accepts_the_token_and_a_readable_one_is_warned_
 
 
 def test_half_sent_requests_hold_no_threads_and_are_timed_out(strict):
+    status_file = Path(f"/proc/{strict.proc.pid}/status")
+    if not status_file.exists():
+        pytest.skip("needs /proc to count the server's threads")
     socks = []
     try:
         for _ in range(150):
@@ -230,7 +233,7 @@ def test_half_sent_requests_hold_no_threads_and_are_timed_out(strict):
             socks.append(sock)
         status, _, _ = _request(strict, f"GET /api/whoami-v2 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode())
         assert status == 200                                       # the server still answers others
-        threads = int([line.split()[1] for line in Path(f"/proc/{strict.proc.pid}/status").read_text().splitlines()
+        threads = int([line.split()[1] for line in status_file.read_text().splitlines()
                        if line.startswith("Threads:")][0])
         assert threads < 100, threads                              # the stdlib server held one thread each
         for sock in socks:                                         # every one is closed by the server

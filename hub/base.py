@@ -12,9 +12,14 @@ from pathlib import Path
 
 from hub.constants import DEFAULT_REVISION, ENV_HOME, MANIFEST_FILE
 
-COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline, so "v1\n" would pass as a name.
+COMMIT_RE = re.compile(r"\A[0-9a-f]{40}\Z")
+SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z")
+_REVISION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z")
+# Bounds on a file path inside a repository (the Hub's own limits are of this order).
+MAX_PATH_CHARS = 1024
+MAX_PART_CHARS = 255
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,63 @@ def check_revision(revision: str | None) -> str:
         raise ValueError("A revision is a tag, a branch or a 40-hex commit id (letters, digits, '.', '_', "
                          f"'-', '/'). Received: revision={revision!r}")
     return revision
+
+
+def check_ref_name(name: str) -> str:
+    """Return `name` if it may be created as a branch or tag, else raise ValueError.
+
+    Branches and tags share one namespace, and a 40-hex name is never a ref: otherwise a ref could
+    shadow a pinned `@<commit>` load. `refs/...` spellings are for reading, not for creating.
+    """
+    name = check_revision(name)
+    if COMMIT_RE.match(name) or name.startswith("refs/"):
+        raise ValueError(f"{name!r} cannot be a branch or tag name: 40-hex names are commit ids and "
+                         "'refs/' is a prefix. Choose a name such as 'v2' or 'experiment-1'.")
+    return name
+
+
+def check_path(path: str) -> str:
+    """Return `path` if it is a safe file path inside a repository, else raise ValueError.
+
+    Safe: a non-empty relative posix path, no '', '.' or '..' segment, no backslash, no NUL or other
+    control character, at most MAX_PATH_CHARS characters and MAX_PART_CHARS per segment. The same check
+    runs on write and on every path read back (commit records, manifests, tree listings, server answers).
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"Invalid file path in a repository: {path!r} (a non-empty string is needed).")
+    parts = path.split("/")
+    if (len(path) > MAX_PATH_CHARS or path.startswith("/") or "\\" in path
+            or any(ord(c) < 32 or c == "\x7f" for c in path)
+            or any(p in ("", ".", "..") or len(p) > MAX_PART_CHARS for p in parts)):
+        shown = path if len(path) <= 80 else path[:60] + f"...({len(path)} chars)"
+        raise ValueError(f"Invalid file path in a repository: {shown!r} (relative posix paths only: no "
+                         f"'..', no leading '/', no backslash or control characters, at most "
+                         f"{MAX_PATH_CHARS} characters).")
+    return path
+
+
+def check_tree(files, where: str, source: str) -> dict:
+    """Validate a file table {path: {"sha256", "size"}} read back from storage or a server.
+
+    Every path must pass `check_path` and every entry must name a sha256 and a size; one bad entry
+    refuses the whole table (IntegrityError naming `where`, e.g. `repo@revision`, and the `source`).
+    """
+    from hub.errors import IntegrityError
+    if not isinstance(files, dict):
+        raise IntegrityError(f"{where}: the file table in {source} is not a mapping; refusing the whole "
+                             "release, nothing was written or loaded.")
+    for path, entry in files.items():
+        try:
+            check_path(path)
+        except ValueError as exc:
+            raise IntegrityError(f"{where}: unsafe path in {source}: {exc} Refusing the whole release; "
+                                 "nothing was written or loaded.") from None
+        if (not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str)
+                or not SHA256_RE.match(entry["sha256"]) or not isinstance(entry.get("size"), int)
+                or isinstance(entry.get("size"), bool) or entry["size"] < 0):
+            raise IntegrityError(f"{where}: malformed entry for {path!r} in {source} (needs a sha256 and a "
+                                 "size); refusing the whole release, nothing was written or loaded.")
+    return files
 
 
 def is_release_folder(path: Path) -> bool:

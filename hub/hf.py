@@ -6,19 +6,31 @@ pinned to the commit the revision resolved to. It honours `HF_TOKEN`, `HF_HUB_OF
 HF cache (`HF_HOME`), so a warm cache loads with no network: offline, the revision is resolved through
 the cache's refs. Every file is checked against `facezoo.json` after download, before returning.
 
+Every path a server sends back (the file listing of a release, the files on main) passes the same check
+as on write before anything is fetched or deleted; one bad path refuses the whole release. The cache is
+keyed by endpoint (`$HF_HUB_CACHE/endpoints/<host>-<hash>/` for any endpoint but the public Hub), so two
+hubs holding the same repo id never share refs, even offline.
+
+A publish commits on its own staging branch, tags there, then moves main, and deletes only its own
+staging branch (plus staging branches of killed publishes older than `STALE_STAGING_SECONDS`); its error
+says exactly which of those steps happened.
+
 Library errors are turned into facezoo errors that name the repository and revision; the token is never
 part of a message.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
+import time
 import uuid
 from pathlib import Path
 
 from hub import _hooks
-from hub.base import COMMIT_RE, Hub, Release, Snapshot, check_revision
+from hub.base import COMMIT_RE, Hub, Release, Snapshot, check_path, check_revision
 from hub.constants import DEFAULT_REVISION, HOST_FILES, MANIFEST_FILE
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
@@ -33,6 +45,32 @@ def _truthy(name: str) -> bool:
 
 
 STAGING_PREFIX = "facezoo-staging-"
+# A staging branch this old belongs to a publish that died: any later publish may remove it.
+STALE_STAGING_SECONDS = 3600
+_STAGING_RE = re.compile(rf"\A{STAGING_PREFIX}(\d{{10,12}})-[0-9a-f]{{12}}\Z")
+
+
+def _checked_paths(paths, where: str, source: str) -> list[str]:
+    """Every path of a server's answer, checked like on write; one bad path refuses the whole release."""
+    out = []
+    for path in paths:
+        try:
+            out.append(check_path(path))
+        except ValueError as exc:
+            raise IntegrityError(f"{where}: unsafe path in {source}: {exc} Refusing the whole release; "
+                                 "nothing was written or loaded.") from None
+    return out
+
+
+def _caused_by(exc: BaseException, types) -> BaseException | None:
+    """The first exception of `types` in `exc`'s cause/context chain (huggingface_hub wraps some)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, types):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class HfHub(Hub):
@@ -89,9 +127,10 @@ class HfHub(Hub):
                 f"the {self.description} cannot be reached"
             raise HubError(f"{where}: {why} and the HF cache has no complete copy of it; connect (or "
                            "unset HF_HUB_OFFLINE) and pull once.") from None
-        except (httpx2.ConnectError, httpx2.TimeoutException, httpx2.NetworkError) as exc:
-            raise HubError(f"{where}: cannot reach the {self.description} ({type(exc).__name__}) while "
-                           f"trying to {action}. Is the server up and the URL right?") from None
+        except httpx2.TransportError as exc:          # refused, reset, timed out, cut mid-answer
+            raise HubError(f"{where}: lost the connection to the {self.description} ({type(exc).__name__}) "
+                           f"while trying to {action}. Is the server up and the URL right? Nothing after "
+                           "that step was done.") from None
         except hf_errors.HfHubHTTPError as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (401, 403):
@@ -102,8 +141,19 @@ class HfHub(Hub):
                                          "a new tag.") from None
             raise HubError(f"{where}: the {self.description} answered HTTP {status} while trying to "
                            f"{action}.") from None
-        except OSError as exc:
-            if "offline" in str(exc).lower() or "connect" in str(exc).lower():
+        except Exception as exc:
+            # huggingface_hub wraps some failures (an LFS upload cut by a server death is a RuntimeError
+            # around the transport error): report the cause, as a HubError, never a raw library error.
+            cause = _caused_by(exc, (httpx2.TransportError, hf_errors.HfHubHTTPError))
+            if cause is not None:
+                status = getattr(getattr(cause, "response", None), "status_code", None)
+                what = f"HTTP {status}" if status else type(cause).__name__
+                raise HubError(f"{where}: the {self.description} failed ({what}) while trying to {action}; "
+                               "nothing after that step was done.") from None
+            if isinstance(exc, ValueError) and "LFS batch API" in str(exc):   # per-object refusals
+                raise HubError(f"{where}: the {self.description} refused an upload while trying to {action}: "
+                               f"{' '.join(str(exc).split())[:300]}") from None
+            if isinstance(exc, OSError) and ("offline" in str(exc).lower() or "connect" in str(exc).lower()):
                 raise HubError(f"{where}: cannot reach the {self.description} and no cached copy "
                                f"({type(exc).__name__}).") from None
             raise
@@ -116,48 +166,89 @@ class HfHub(Hub):
 
         folder = Path(folder)
         api = self._api()
-        with self._errors(repo_id, tag, "publish"):
+        names = list_files(folder)
+        message = message or (f"Release {tag}" if tag else "Publish with facezoo")
+        where = ref(repo_id, tag)
+        with self._errors(repo_id, tag, "prepare the publish"):
             api.create_repo(repo_id, exist_ok=True, repo_type="model")
-            if tag is not None:
-                refs = api.list_repo_refs(repo_id)
-                if any(t.name == tag for t in refs.tags):
-                    raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists; releases are immutable: "
-                                             "publish under a new tag.")
-            names = list_files(folder)
-            existing = set(api.list_repo_files(repo_id, revision=DEFAULT_REVISION))
-            ops = [CommitOperationDelete(path_in_repo=p) for p in sorted(existing - set(names) - HOST_FILES)]
-            ops += [CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in names]
-            message = message or (f"Release {tag}" if tag else "Publish with facezoo")
-            # The release is committed on a private staging branch and tagged there first; only then
-            # does main move. A publish killed before the tag leaves main and the tags untouched (the
-            # next publish removes the stale staging branch).
-            for branch in api.list_repo_refs(repo_id).branches:
-                if branch.name.startswith(STAGING_PREFIX):
-                    api.delete_branch(repo_id, branch=branch.name)
-            staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+            refs = api.list_repo_refs(repo_id)
+            if tag is not None and any(r.name == tag for r in [*refs.tags, *refs.branches]):
+                raise ReleaseExistsError(f"{where} already exists; releases are immutable: publish under "
+                                         "a new tag.")
+            self._drop_stale_staging(api, repo_id, [b.name for b in refs.branches])
+            existing = set(_checked_paths(api.list_repo_files(repo_id, revision=DEFAULT_REVISION), where,
+                                          f"the file listing of main on the {self.description}"))
+            # The release is committed on this publish's own staging branch and tagged there first;
+            # only then does main move. A publish killed before the tag leaves main and the tags untouched.
+            staging = f"{STAGING_PREFIX}{int(time.time())}-{uuid.uuid4().hex[:12]}"
             api.create_branch(repo_id, branch=staging, exist_ok=False)
-            commit = api.create_commit(repo_id, operations=ops, commit_message=message, revision=staging).oid
-        _hooks.pause("publish-staged")
-        if tag is not None:
-            with self._errors(repo_id, tag, "tag the release"):
-                api.create_tag(repo_id, tag=tag, revision=commit, tag_message=message)
-        with self._errors(repo_id, tag, "move main to the release"):
-            ops = [op for op in ops if not isinstance(op, CommitOperationAdd)] + [
-                CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in names]
-            api.create_commit(repo_id, operations=ops, commit_message=message, revision=DEFAULT_REVISION)
-            api.delete_branch(repo_id, branch=staging)
+        deletions = [CommitOperationDelete(path_in_repo=p) for p in sorted(existing - set(names) - HOST_FILES)]
+
+        def additions():
+            return [CommitOperationAdd(path_in_repo=n, path_or_fileobj=str(folder / n)) for n in names]
+
+        try:
+            with self._errors(repo_id, tag, "commit the release on its staging branch"):
+                commit = api.create_commit(repo_id, operations=deletions + additions(), commit_message=message,
+                                           revision=staging).oid
+            _hooks.pause("publish-staged")
+            if tag is not None:
+                try:
+                    with self._errors(repo_id, tag, "tag the release"):
+                        api.create_tag(repo_id, tag=tag, revision=commit, tag_message=message)
+                except ReleaseExistsError:
+                    raise ReleaseExistsError(
+                        f"{where} was created by another publish while this one ran; this release (commit "
+                        f"{commit}) was not tagged and main was not moved. Publish under a new tag.") from None
+            try:
+                with self._errors(repo_id, tag, "move main to the release"):
+                    api.create_commit(repo_id, operations=deletions + additions(), commit_message=message,
+                                      revision=DEFAULT_REVISION)
+            except HubError as exc:
+                if tag is None:
+                    raise
+                raise HubError(f"{where} was created (commit {commit}) and can be pulled by its tag, but "
+                               f"main was not moved: {exc}") from None
+        finally:
+            self._delete_branch_quietly(api, repo_id, staging)
         return Release(repo_id=repo_id, revision=commit, tag=tag,
                        files={n: sha256_file(folder / n) for n in names},
                        url_or_path=f"{self.endpoint}/{repo_id}/tree/{commit}")
 
+    def _drop_stale_staging(self, api, repo_id: str, branches) -> None:
+        """Delete staging branches of publishes that died over STALE_STAGING_SECONDS ago (never live ones)."""
+        now = time.time()
+        for name in branches:
+            m = _STAGING_RE.match(name)
+            if m and now - int(m[1]) > STALE_STAGING_SECONDS:
+                self._delete_branch_quietly(api, repo_id, name)
+
+    def _delete_branch_quietly(self, api, repo_id: str, branch: str) -> None:
+        """Best-effort cleanup: a branch already gone (another publish removed a stale one) is fine."""
+        try:
+            api.delete_branch(repo_id, branch=branch)
+        except Exception as exc:  # cleanup must never turn a finished publish into a reported failure
+            log.warning("%s: could not delete staging branch %s (%s); it is removed once stale.",
+                        repo_id, branch, type(exc).__name__)
+
     # ---- reads --------------------------------------------------------------------------------
     def _cache_root(self) -> Path:
-        if os.environ.get("HF_HUB_CACHE"):
-            return Path(os.environ["HF_HUB_CACHE"])
-        if os.environ.get("HF_HOME"):
-            return Path(os.environ["HF_HOME"]) / "hub"
+        """The HF cache for this endpoint: the standard one for the public Hub, a keyed subfolder otherwise.
+
+        Two hubs may hold the same repo id; sharing `refs/` would let an offline pull from one return the
+        other's files.
+        """
         from huggingface_hub import constants
-        return Path(constants.HF_HUB_CACHE)
+        if os.environ.get("HF_HUB_CACHE"):
+            base = Path(os.environ["HF_HUB_CACHE"])
+        elif os.environ.get("HF_HOME"):
+            base = Path(os.environ["HF_HOME"]) / "hub"
+        else:
+            base = Path(constants.HF_HUB_CACHE)
+        if self.endpoint == constants._HF_DEFAULT_ENDPOINT.rstrip("/"):
+            return base
+        host = re.sub(r"[^A-Za-z0-9.-]+", "-", self.endpoint.split("://", 1)[-1])[:60].strip("-")
+        return base / "endpoints" / f"{host}-{hashlib.sha256(self.endpoint.encode()).hexdigest()[:12]}"
 
     def _ref_path(self, repo_id: str, revision: str) -> Path:
         return self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "refs" / revision
@@ -167,45 +258,104 @@ class HfHub(Hub):
         if COMMIT_RE.match(revision):
             return revision
         if self.offline():
-            try:
-                commit = self._ref_path(repo_id, revision).read_text().strip()
-            except OSError:
-                commit = ""
-            if not COMMIT_RE.match(commit):
-                raise HubError(f"{ref(repo_id, revision)}: offline mode is on (HF_HUB_OFFLINE) and the HF cache "
-                               "has never resolved this revision; connect and pull once.")
-            return commit
+            return self._resolve_offline(repo_id, revision)
+        return self._listing(repo_id, revision)[0]
+
+    def _resolve_offline(self, repo_id: str, revision: str) -> str:
+        commit = revision if COMMIT_RE.match(revision) else self._cached_ref(repo_id, revision)
+        if commit is None:
+            raise HubError(f"{ref(repo_id, revision)}: offline mode is on (HF_HUB_OFFLINE) and the HF cache "
+                           "has never resolved this revision; connect and pull once.")
+        return commit
+
+    def _listing(self, repo_id: str, revision: str) -> tuple[str, list[str]]:
+        """(commit id, checked file paths) of `revision`, from one repo-info answer of the server."""
+        where = ref(repo_id, revision)
         with self._errors(repo_id, revision, "resolve the revision"):
             info = self._api().model_info(repo_id, revision=revision)
-        if not info.sha:
-            raise RevisionNotFoundError(f"{ref(repo_id, revision)}: the {self.description} has no commit there.")
-        return info.sha
+        if not isinstance(info.sha, str) or not COMMIT_RE.match(info.sha):
+            raise RevisionNotFoundError(f"{where}: the {self.description} has no commit there.")
+        if revision != info.sha and COMMIT_RE.match(revision):
+            raise IntegrityError(f"{where}: the {self.description} answered for commit {info.sha}; "
+                                 "nothing was loaded.")
+        names = [s.rfilename for s in (info.siblings or [])]
+        return info.sha, _checked_paths(names, where, f"the file listing from the {self.description}")
 
     def pull(self, repo_id: str, revision: str | None = None) -> Snapshot:
-        from filelock import FileLock
-        from huggingface_hub import snapshot_download
-        from zoo.io import atomic_write
+        from concurrent.futures import ThreadPoolExecutor
 
         revision = check_revision(revision)
-        commit = self.resolve(repo_id, revision)          # once; everything below is pinned to it
+        if self.offline():
+            return self._pull_pinned(repo_id, revision, self._resolve_offline(repo_id, revision), None)
+        # Resolved once; every file is pinned to the commit, and only paths that passed the check are
+        # fetched (the listing is not asked for a second time). Meanwhile a warm cache is re-hashed
+        # (hashlib releases the GIL); that result counts only if the server names the same commit and
+        # the cached snapshot holds every file it lists.
+        guess = revision if COMMIT_RE.match(revision) else self._cached_ref(repo_id, revision)
+        with ThreadPoolExecutor(1) as pool:
+            early = pool.submit(self._verified_or_none, repo_id, revision, guess) if guess else None
+            commit, names = self._listing(repo_id, revision)
+            manifest = early.result() if early is not None and guess == commit else None
+        folder = self._snapshot_dir(repo_id, commit)
+        if manifest is None or not all((folder / name).is_file() for name in names):
+            return self._pull_pinned(repo_id, revision, commit, names)
+        return Snapshot(repo_id, commit, folder, manifest)
+
+    def _snapshot_dir(self, repo_id: str, commit: str) -> Path:
+        return self._cache_root() / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
+
+    def _cached_ref(self, repo_id: str, revision: str) -> str | None:
+        try:
+            commit = self._ref_path(repo_id, revision).read_text().strip()
+        except OSError:
+            return None
+        return commit if COMMIT_RE.match(commit) else None
+
+    def _verified_or_none(self, repo_id: str, revision: str, commit: str) -> dict | None:
+        """The manifest of the cached snapshot of `commit` if every file verifies, else None (no side effect)."""
+        folder = self._snapshot_dir(repo_id, commit)
+        if not folder.is_dir():
+            return None
+        try:
+            return verify_folder(folder, repo_id, revision)
+        except (IntegrityError, OSError):
+            return None
+
+    def _pull_pinned(self, repo_id: str, revision: str, commit: str, names: list[str] | None) -> Snapshot:
+        """Fetch the checked `names` of `commit` (None: offline, the cache only), verify, record the ref."""
+        from filelock import FileLock
+        from huggingface_hub import hf_hub_download, snapshot_download
+        from zoo.io import atomic_write
+
         lock_dir = self._cache_root() / ".locks" / f"models--{repo_id.replace('/', '--')}"
         lock_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_dir / f"facezoo-{commit}.lock")):
             with self._errors(repo_id, revision, "download the release"):
-                folder = Path(snapshot_download(
-                    repo_id, revision=commit, endpoint=self.endpoint, token=self._token_value() or None,
-                    cache_dir=str(self._cache_root()),
-                    local_files_only=self.offline(), library_name="facezoo"))
+                common = dict(repo_id=repo_id, revision=commit, endpoint=self.endpoint,
+                              token=self._token_value() or None, cache_dir=str(self._cache_root()),
+                              library_name="facezoo")
+                folder = self._snapshot_dir(repo_id, commit)
+                if names is None:
+                    folder = Path(snapshot_download(**common, local_files_only=True))
+                elif not all((folder / name).is_file() for name in names):   # warm: verified below
+                    # in parallel, like snapshot_download (the big weights file overlaps the small ones)
+                    from concurrent.futures import ThreadPoolExecutor
+                    with ThreadPoolExecutor(min(8, max(1, len(names)))) as pool:
+                        paths = list(pool.map(lambda name: hf_hub_download(filename=name, **common), names))
+                    if not all(Path(p).parent.resolve().is_relative_to(folder.resolve()) for p in paths):
+                        raise IntegrityError(f"{ref(repo_id, revision)}: a file landed outside the snapshot "
+                                             "folder; nothing was loaded.")
             try:
                 manifest = verify_folder(folder, repo_id, revision)
             except IntegrityError:
                 self._evict(folder)
                 raise
-        if revision != commit and not self.offline():
+        if revision != commit and names is not None:
             path = self._ref_path(repo_id, revision)   # so HF_HUB_OFFLINE can resolve it later
             with contextlib.suppress(OSError):
-                with atomic_write(path, "w") as f:
-                    f.write(commit)
+                if not path.is_file() or path.read_text().strip() != commit:
+                    with atomic_write(path, "w") as f:
+                        f.write(commit)
         return Snapshot(repo_id, commit, folder, manifest)
 
     @staticmethod

@@ -17,6 +17,13 @@ A pull copies the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/
 the way (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
 verified; a pull killed mid-way leaves only a temp folder that nothing trusts. A warm pull re-hashes the
 cached files (cheap next to loading them) so a file altered in the cache is never loaded.
+
+Whoever can write the hub folder must not reach other machines through it: every commit record read back
+passes the same path check as on write (`hub.base.check_tree`: relative, no '..', no NUL or backslash,
+bounded length), and one bad entry refuses the whole release. Branches and tags share one namespace and a
+40-hex name is never a ref, so `@<commit>` always means that commit. A blob is always replaced by new
+bytes that hash to its name, so republishing repairs a blob corrupted on disk. A corrupt `refs.json` or
+commit record is an error naming the repository and revision, never a raw JSONDecodeError.
 """
 from __future__ import annotations
 
@@ -31,12 +38,13 @@ import tempfile
 from pathlib import Path
 
 from hub import _hooks
-from hub.base import (COMMIT_RE, Hub, Release, Snapshot, cache_dir, check_repo_id, check_revision)
+from hub.base import (COMMIT_RE, SHA256_RE, Hub, Release, Snapshot, cache_dir, check_path,
+                       check_ref_name, check_repo_id, check_revision, check_tree)
 from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
 from hub.manifest import list_files, verify_folder
-from zoo.io import fsync_dir, write_json
+from zoo.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -49,13 +57,7 @@ def commit_id(parent: str | None, files: dict, message: str) -> str:
     return hashlib.sha1(payload.encode()).hexdigest()
 
 
-def check_path(path: str) -> str:
-    """A file path inside a repository: relative, posix, no '..', no hidden temp names."""
-    parts = str(path).split("/")
-    if (not path or path.startswith("/") or "\\" in path
-            or any(p in ("", ".", "..") for p in parts)):
-        raise ValueError(f"Invalid file path in a repository: {path!r} (relative posix paths only).")
-    return path
+__all__ = ["LocalHub", "commit_id", "check_path"]
 
 
 class LocalHub(Hub):
@@ -101,21 +103,47 @@ class LocalHub(Hub):
 
     # ---- refs and commits ---------------------------------------------------------------------
     def refs(self, repo_id: str) -> dict:
-        """{"heads": {branch: id}, "tags": {tag: id}} (empty for a new repository)."""
+        """{"heads": {branch: id}, "tags": {tag: id}} (empty for a new repository).
+
+        A corrupt `refs.json` (bad JSON, wrong shapes, a ref that is not a 40-hex id) is a HubError
+        naming the repository and the file, never a raw JSONDecodeError.
+        """
         path = self.repo_dir(repo_id) / "refs.json"
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             data = {}
-        return {"heads": dict(data.get("heads", {})), "tags": dict(data.get("tags", {}))}
+        except (OSError, ValueError) as exc:
+            raise HubError(f"Repository {repo_id} on the {self.description}: {path} is unreadable "
+                           f"({type(exc).__name__}); restore it from a backup.") from None
+        out = {}
+        for kind in ("heads", "tags"):
+            table = data.get(kind, {}) if isinstance(data, dict) else None
+            if not isinstance(table, dict) or not all(
+                    isinstance(k, str) and (v is None and kind == "heads" or isinstance(v, str) and COMMIT_RE.match(v))
+                    for k, v in table.items()):
+                raise HubError(f"Repository {repo_id} on the {self.description}: {path} is corrupt ({kind!r} "
+                               "must map names to 40-hex commit ids; a new branch of an empty repository to null); restore it from a backup.")
+            out[kind] = dict(table)
+        return out
 
     def read_commit(self, repo_id: str, commit: str) -> dict:
+        """The commit record, its file table checked like on write (one unsafe path refuses it all)."""
+        where = ref(repo_id, commit)
+        if not isinstance(commit, str) or not COMMIT_RE.match(commit):
+            raise RevisionNotFoundError(f"{where}: not a commit id (40 hex characters).")
         path = self.repo_dir(repo_id) / "commits" / f"{commit}.json"
         try:
-            return json.loads(path.read_text())
+            record = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RevisionNotFoundError(f"{ref(repo_id, commit)}: commit not found on "
-                                        f"{self.description}.") from None
+            raise RevisionNotFoundError(f"{where}: commit not found on {self.description}.") from None
+        except (OSError, ValueError) as exc:
+            raise IntegrityError(f"{where}: the commit record {path} is unreadable ({type(exc).__name__}); "
+                                 "nothing was loaded.") from None
+        if not isinstance(record, dict):
+            raise IntegrityError(f"{where}: the commit record {path} is not a JSON object; nothing was loaded.")
+        check_tree(record.get("files"), where, f"commit record {path}")
+        return record
 
     def resolve(self, repo_id: str, revision: str | None = None) -> str:
         revision = check_revision(revision)
@@ -123,16 +151,18 @@ class LocalHub(Hub):
             raise NotPublishedError(
                 f"Repository {repo_id} is not on the {self.description} (asked for {ref(repo_id, revision)}). "
                 "Publish it with `facezoo publish PATH REPO`, or choose another hub with --hub / $FACEZOO_HUB.")
-        refs = self.refs(repo_id)
-        name = revision
-        for prefix in ("refs/heads/", "refs/tags/"):
-            if revision.startswith(prefix):
-                name = revision[len(prefix):]
-        found = refs["heads"].get(name) or refs["tags"].get(name)
-        if found:
-            return found
+        # A full commit id is a commit first: no ref can shadow a pinned `@<commit>` load.
         if COMMIT_RE.match(revision) and (self.repo_dir(repo_id) / "commits" / f"{revision}.json").is_file():
             return revision
+        refs = self.refs(repo_id)
+        if revision.startswith("refs/heads/"):
+            found = refs["heads"].get(revision[len("refs/heads/"):])
+        elif revision.startswith("refs/tags/"):
+            found = refs["tags"].get(revision[len("refs/tags/"):])
+        else:
+            found = refs["heads"].get(revision) or refs["tags"].get(revision)
+        if found and not COMMIT_RE.match(revision):
+            return found
         known = sorted(refs["tags"]) or ["(no releases yet)"]
         raise RevisionNotFoundError(
             f"{ref(repo_id, revision)}: no such tag, branch or commit on the {self.description}. "
@@ -145,36 +175,37 @@ class LocalHub(Hub):
 
     # ---- blobs --------------------------------------------------------------------------------
     def blob_path(self, repo_id: str, sha256: str) -> Path:
-        if not all(c in "0123456789abcdef" for c in sha256) or len(sha256) != 64:
+        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return self.repo_dir(repo_id) / "objects" / sha256
 
-    def put_blob(self, repo_id: str, chunks) -> dict:
-        """Store the bytes of `chunks` (an iterable of bytes) as a blob; return {"sha256", "size"}."""
-        objects = self.repo_dir(repo_id) / "objects"
-        objects.mkdir(parents=True, exist_ok=True)
-        h, size = hashlib.sha256(), 0
-        fd, tmp = tempfile.mkstemp(prefix=".blob.", suffix=".tmp", dir=objects)
+    def blob_is_intact(self, repo_id: str, sha256: str, size: int | None = None) -> bool:
+        """True if the stored blob exists and its bytes hash to its name (a full read: the bit-flip check)."""
+        path = self.blob_path(repo_id, sha256)
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    h.update(chunk)
-                    size += len(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            digest = h.hexdigest()
-            final = objects / digest
-            if final.is_file() and final.stat().st_size == size:
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, final)
-                fsync_dir(objects)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return {"sha256": digest, "size": size}
+            if size is not None and path.stat().st_size != size:
+                return False
+            return sha256_file(path) == sha256
+        except OSError:
+            return False
+
+    def open_blob_writer(self, repo_id: str) -> "BlobWriter":
+        """A writer that streams bytes into a temp file of the repository and stores them by hash."""
+        return BlobWriter(self.repo_dir(repo_id) / "objects")
+
+    def put_blob(self, repo_id: str, chunks) -> dict:
+        """Store the bytes of `chunks` (an iterable of bytes) as a blob; return {"sha256", "size"}.
+
+        The new bytes always replace a stored blob of the same name (they hash to it, so they are the
+        right content), which repairs a blob corrupted on disk instead of trusting its size.
+        """
+        writer = self.open_blob_writer(repo_id)
+        try:
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.finish()
+        finally:
+            writer.abort()
 
     def put_file(self, repo_id: str, path) -> dict:
         def chunks():
@@ -200,9 +231,9 @@ class LocalHub(Hub):
             The commit id. An unchanged tree makes no new commit (the head is returned, and tagged).
         """
         check_repo_id(repo_id)
-        branch = check_revision(branch)
+        branch = check_ref_name(branch)
         if tag is not None:
-            check_revision(tag)
+            check_ref_name(tag)
         for path in files:
             check_path(path)
         with self._lock(repo_id):
@@ -210,6 +241,9 @@ class LocalHub(Hub):
                 raise NotPublishedError(f"Repository {repo_id} does not exist on the {self.description}; "
                                         "create it first.")
             refs = self.refs(repo_id)
+            if branch in refs["tags"]:
+                raise HubError(f"{ref(repo_id, branch)} is a tag, not a branch: commits go on branches "
+                               "(branches and tags share one namespace).")
             head = refs["heads"].get(branch)
             if parent is not None and parent != head:
                 raise HubError(f"{ref(repo_id, branch)} moved to {head} while committing on top of {parent}; "
@@ -217,6 +251,9 @@ class LocalHub(Hub):
             if tag is not None and tag in refs["tags"]:
                 raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists (commit {refs['tags'][tag]}); "
                                          "releases are immutable: publish under a new tag.")
+            if tag is not None and tag in refs["heads"]:
+                raise ReleaseExistsError(f"{ref(repo_id, tag)} is already a branch; branches and tags share "
+                                         "one namespace: publish under a new tag.")
             old_tree = self.read_commit(repo_id, head)["files"] if head else {}
             tree = {} if replace else dict(old_tree)
             for path in deletions:
@@ -246,10 +283,13 @@ class LocalHub(Hub):
 
     def create_tag(self, repo_id: str, tag: str, revision: str | None = None, exist_ok: bool = False) -> str:
         """Tag the commit `revision` resolves to; an existing tag is an error unless it is the same commit."""
-        tag = check_revision(tag)
+        tag = check_ref_name(tag)
         with self._lock(repo_id):
             target = self.resolve(repo_id, revision)
             refs = self.refs(repo_id)
+            if tag in refs["heads"]:
+                raise ReleaseExistsError(f"{ref(repo_id, tag)} is already a branch; branches and tags share "
+                                         "one namespace: choose another tag.")
             if tag in refs["tags"]:
                 if refs["tags"][tag] == target or exist_ok:
                     return refs["tags"][tag]
@@ -261,7 +301,7 @@ class LocalHub(Hub):
 
     def create_branch(self, repo_id: str, branch: str, revision: str | None = None) -> str | None:
         """Create `branch` at `revision` (default: main's head; none in an empty repository)."""
-        branch = check_revision(branch)
+        branch = check_ref_name(branch)
         with self._lock(repo_id):
             refs = self.refs(repo_id)
             if branch in refs["heads"] or branch in refs["tags"]:
@@ -286,9 +326,12 @@ class LocalHub(Hub):
                        message: str | None = None) -> Release:
         folder = Path(folder)
         self.create_repo(repo_id, exist_ok=True)
-        if tag is not None and tag in self.refs(repo_id)["tags"]:
-            raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists; releases are immutable: "
-                                     "publish under a new tag.")
+        if tag is not None:
+            check_ref_name(tag)
+            refs = self.refs(repo_id)
+            if tag in refs["tags"] or tag in refs["heads"]:
+                raise ReleaseExistsError(f"{ref(repo_id, tag)} already exists; releases are immutable: "
+                                         "publish under a new tag.")
         files = {name: self.put_file(repo_id, folder / name) for name in list_files(folder)}
         message = message or (f"Release {tag}" if tag else "Publish with facezoo")
         new = self.commit(repo_id, files, message=message, replace=True, tag=tag)
@@ -339,6 +382,7 @@ class LocalHub(Hub):
 
     def _copy_verified(self, repo_id, revision, path, entry, dest: Path) -> None:
         """Copy one blob to `dest`, hashing as it goes; a tampered or missing blob raises IntegrityError."""
+        check_path(path)                    # read_commit checked the table; never write outside `dest`'s root
         src = self.blob_path(repo_id, entry["sha256"])
         dest.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
@@ -360,3 +404,49 @@ class LocalHub(Hub):
     def tree(self, repo_id: str, commit: str) -> dict:
         """{path: {"sha256", "size"}} of one commit."""
         return self.read_commit(repo_id, commit)["files"]
+
+
+class BlobWriter:
+    """Streams one blob into a temp file beside the objects, hashing as it goes.
+
+    `finish()` checks the size and sha256 the caller expects (if any) and renames the file to its hash
+    (always replacing: see `LocalHub.put_blob`); `abort()` removes the temp file and is a no-op after
+    `finish()`. Nothing is ever held whole in memory.
+    """
+
+    def __init__(self, objects: Path):
+        objects.mkdir(parents=True, exist_ok=True)
+        self.objects = objects
+        self._hash, self.size = hashlib.sha256(), 0
+        fd, self._tmp = tempfile.mkstemp(prefix=".blob.", suffix=".tmp", dir=objects)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        self._file.write(chunk)
+
+    def finish(self, sha256: str | None = None, size: int | None = None) -> dict:
+        """Store the blob under its sha256; raise IntegrityError if it is not the expected content."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        digest = self._hash.hexdigest()
+        if size is not None and self.size != size:
+            raise IntegrityError(f"upload of {str(sha256)[:12]}…: got {self.size} bytes, expected {size}; "
+                                 "nothing was stored.")
+        if sha256 is not None and digest != sha256:
+            raise IntegrityError(f"upload of {sha256[:12]}…: the bytes hash to {digest[:12]}…; nothing was "
+                                 "stored.")
+        os.replace(self._tmp, self.objects / digest)
+        self._tmp = None
+        fsync_dir(self.objects)
+        return {"sha256": digest, "size": self.size}
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = None

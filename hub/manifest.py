@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hub.constants import (FORMAT_VERSION, HOST_FILES, MANIFEST_FILE, MANIFEST_FORMAT,
                            METADATA_FILE)
+from hub.base import check_tree
 from hub.errors import IntegrityError, ref
 from zoo.io import sha256_file, write_json
 
@@ -77,13 +78,20 @@ def read_manifest(folder, repo_id: str = "?", revision: str | None = None) -> di
     except (OSError, ValueError) as exc:
         raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is unreadable ({exc}); "
                              "nothing was loaded.") from None
+    if not isinstance(manifest, dict):
+        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is not a JSON object; nothing was "
+                             "loaded.")
     if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
         raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is not a facezoo manifest "
                              f"(format={manifest.get('format')!r}); nothing was loaded.")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise IntegrityError(f"{ref(repo_id, revision)} uses manifest format "
                              f"{manifest.get('format_version')}, newer than this facezoo understands "
                              f"({FORMAT_VERSION}): upgrade facezoo.")
+    # Every name is checked like on write before anything is joined onto the folder: a manifest
+    # must never make verification read (and echo the hash of) a file outside the release.
+    check_tree(manifest["files"], ref(repo_id, revision), MANIFEST_FILE)
     return manifest
 
 

@@ -5,51 +5,80 @@ It speaks the subset of the Hugging Face Hub API that `huggingface_hub` (and so 
 client. It serves the same directory layout as `hub.local.LocalHub`, so a locally published hub can be
 served as is.
 
+Why Starlette on uvicorn: the first version sat on the standard library's `http.server`, which its own
+documentation says is not for production, and most of what a hostile or careless client found there was
+HTTP parsing and limits (bodies read before the token was checked, no size limit, short bodies and
+`Content-Length: -1` accepted, chunked bodies parsed as the next request, one thread held per half-sent
+request). uvicorn parses HTTP with h11 (exact Content-Length, chunked decoding, a bound on the header
+block, malformed framing answered 400 by the parser itself) and serves connections on one asyncio loop,
+so an idle client costs a socket, not a thread; Starlette gives the response classes (JSON, streamed
+files). Both are maintained, small (pure Python, no compiler) and what FastAPI runs on. Routing is done
+here on the raw path, not by Starlette's router, because a revision may hold a quoted '/' that the router
+would decode first. What the stack leaves out is added: a deadline for the request headers, an idle
+timeout while reading a body, the `--max-body` limit checked from the headers (413) before a byte of the
+body is read, authentication from the headers before any body is read, TCP_NODELAY. That plumbing lives
+in `hub/_http.py`, the LFS upload path in `hub/lfs.py`; this module holds the endpoints.
+
 Endpoints (model repos only; `{repo}` is `ns/name`, `{rev}` is URL-quoted):
     POST /api/repos/create                      create a repository (409 if it exists)
     POST /api/validate-yaml                     card metadata check (always fine)
-    POST /api/models/{repo}/preupload/{rev}     every file "regular" (base64 in the commit; no LFS, no Xet)
-    POST /api/models/{repo}/commit/{rev}        NDJSON: header / file / deletedFile / deletedFolder lines
-    POST /api/models/{repo}/tag/{rev}           create a tag (409 if it exists)
+    POST /api/models/{repo}/preupload/{rev}     "lfs" for binary or large files, "regular" otherwise
+    POST /{repo}.git/info/lfs/objects/batch     LFS batch API (upload): signed PUT + verify actions
+    PUT  /{repo}.git/info/lfs/objects/{oid}/{size}?expires=..&signature=..
+                                                one object streamed to disk, stored only if its sha256 matches
+    POST /{repo}.git/info/lfs/objects/verify    the object is stored (200) or not (404)
+    POST /api/models/{repo}/commit/{rev}        NDJSON: header / file / lfsFile / deletedFile / deletedFolder
+    POST /api/models/{repo}/tag/{rev}           create a tag (409 if the name is taken)
+    POST|DELETE /api/models/{repo}/branch/{b}   create / delete a branch
     GET  /api/models/{repo}/refs                branches and tags
     GET  /api/models/{repo}[/revision/{rev}]    repo info: "sha" and "siblings"
     GET  /api/models/{repo}/tree/{rev}[/{path}] tree listing (?recursive=true)
     HEAD|GET /{repo}/resolve/{rev}/{path}       file download: X-Repo-Commit, ETag, Content-Length, Range
     GET  /api/whoami-v2                         who the token belongs to
 
-Auth: `Authorization: Bearer <token>` checked against the token file (one token per line, re-read on each
-request so tokens can be rotated). Writes always need a valid token; reads need one unless
-`--public-read`. A refused write is rejected before anything is stored. Tokens are never logged: the log
-line is method, path and status.
+Auth: `Authorization: Bearer <token>` checked against the token file (one token per line, UTF-8 with or
+without a BOM, re-read on each request so tokens can be rotated). Writes always need a valid token; reads
+need one unless `--public-read`. The LFS PUT carries no token (the client sends none, as to S3): its URL
+is signed by the server with a per-process secret, bound to the repository, oid and size, and expires.
+A refused write is rejected before anything is stored. Tokens are never logged: the log line is method,
+path, status and
+milliseconds taken.
+
+Large files never travel inside the commit: preupload answers "lfs" for them, the client streams each to
+the signed PUT, and the server writes it to a temp file while hashing, keeping it only if the sha256 and
+size match what was announced. No file is held whole in memory, in either direction.
 """
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import json
 import logging
 import re
+import secrets
+import stat
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
-from hub.base import COMMIT_RE
-from hub.errors import (FacezooError, HubError, NotPublishedError, ReleaseExistsError,
+from hub._http import (ClientGone, HttpError, HubServer, Request, file_chunks, parse_size,  # noqa: F401
+                       run_blocking)
+from hub.base import COMMIT_RE, check_path
+from hub.errors import (FacezooError, HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError)
-from hub.local import LocalHub, check_path
+from hub.lfs import LFS_THRESHOLD, LfsUploadMixin
+from hub.local import LocalHub
 
 log = logging.getLogger("facezoo.hub.server")
 _BAD_TOKEN = "Invalid credentials in Authorization header"
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE_RE = re.compile(r"\Abytes=(\d{0,19})-(\d{0,19})\Z")
+_HOST_RE = re.compile(r"\A[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None,
-                 extra: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.code, self.headers = status, message, code, headers or {}
-        self.extra = extra or {}
+DEFAULT_MAX_BODY = 64 << 20        # API bodies (JSON, NDJSON commits whose small files travel inline)
+DEFAULT_MAX_FILE = 64 << 30        # one LFS object, streamed to disk
+DEFAULT_IDLE_TIMEOUT = 30.0        # seconds for the request headers, and between two pieces of a body
 
 
 def hf_date(iso: str | None) -> str | None:
@@ -62,179 +91,186 @@ def hf_date(iso: str | None) -> str | None:
 
 
 def read_tokens(path) -> set[str]:
-    """Tokens of the token file: one per line; blank lines and '#' comments ignored."""
+    """Tokens of the token file: one per line; blank lines and '#' comments ignored; a BOM is ignored."""
     if path is None:
         return set()
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     return {line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")}
 
 
-class HubRequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "facezoo-hub/1"
-    hub: LocalHub = None          # set by make_server
-    token_file = None
-    public_read = False
+def token_file_warning(path) -> str | None:
+    """A warning if the token file can be read by other users of the machine, else None."""
+    if path is None:
+        return None
+    mode = Path(path).stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        return (f"token file {path} is readable by other users (mode {stat.filemode(mode)}); "
+                f"restrict it with `chmod 600 {path}`.")
+    return None
 
-    # ---- plumbing -----------------------------------------------------------------------------
-    def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
-        pass  # replaced by _log: never echo headers (tokens) or query strings
 
-    def _log(self, status: int) -> None:
-        path = urlsplit(self.path).path
-        log.info("%s %s %s", self.command, path, status)
+class HubApp(LfsUploadMixin):
+    """The ASGI application: routes one request to a handler, turns errors into Hub-style answers."""
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def __init__(self, root, token_file=None, public_read: bool = False, max_body: int = DEFAULT_MAX_BODY,
+                 max_file: int = DEFAULT_MAX_FILE, idle_timeout: float = DEFAULT_IDLE_TIMEOUT):
+        self.hub = LocalHub(root)
+        self.token_file, self.public_read = token_file, public_read
+        self.max_body, self.max_file, self.idle_timeout = max_body, max_file, idle_timeout
+        self._secret = secrets.token_bytes(32)
+        self._routes = {
+            "GET": [self._whoami, self._refs, self._tree, self._info, self._resolve],
+            "HEAD": [self._resolve],
+            "POST": [self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
+                     self._branch, self._lfs_batch, self._lfs_verify],
+            "PUT": [self._lfs_put],
+            "DELETE": [self._branch],
+        }
 
-    def _send(self, status: int, payload=None, headers: dict | None = None, body: bytes | None = None):
-        if body is None:
-            body = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        if payload is not None:
-            self.send_header("Content-Type", "application/json")
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-        self._log(status)
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        req = Request(scope, receive, self.idle_timeout)
+        started = time.perf_counter()
+        try:
+            response = None
+            for handler in self._routes.get(req.method, []):
+                response = await handler(req)
+                if response is not None:
+                    break
+            if response is None:
+                raise HttpError(404 if req.method in self._routes else 405,
+                                 f"No such endpoint: {req.method} {req.path}")
+        except ClientGone:
+            log.info("%s %s client left mid-body", req.method, req.path)
+            return
+        except HttpError as err:
+            response = self._error_response(err)
+        except Exception as exc:  # a server must answer, not die; details stay in the server log
+            log.exception("internal error on %s %s", req.method, req.path)
+            response = self._error_response(HttpError(500, f"Internal error: {type(exc).__name__}"))
+        if not req.body_done:
+            response.headers["Connection"] = "close"     # never parse an unread body as the next request
+        await response(scope, receive, send)
+        log.info("%s %s %s %.1fms", req.method, req.path, response.status_code,
+                 (time.perf_counter() - started) * 1000)
 
-    def _error(self, err: _HttpError):
+    @staticmethod
+    def _error_response(err: HttpError):
+        from starlette.responses import JSONResponse
         headers = dict(err.headers)
-        headers["X-Error-Message"] = err.message.replace("\n", " ")[:500]
+        # header values must be printable ASCII: a NUL or newline from a hostile path would break the answer
+        headers["X-Error-Message"] = "".join(c if " " <= c <= "~" else "?" for c in err.message)[:500]
         if err.code:
             headers["X-Error-Code"] = err.code
-        self._send(err.status, {"error": err.message, **err.extra}, headers)
+        return JSONResponse({"error": err.message, **err.extra}, err.status, headers)
 
-    def _auth(self, write: bool) -> None:
-        header = self.headers.get("Authorization", "")
+    @staticmethod
+    def _json(payload, status: int = 200, headers: dict | None = None):
+        from starlette.responses import JSONResponse
+        return JSONResponse(payload, status, headers)
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _auth(self, req: Request, write: bool) -> None:
+        """Check the token from the headers alone; called before any body is read."""
+        header = req.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         if token:
             valid = read_tokens(self.token_file)
             if not any(hmac.compare_digest(token.encode(), t.encode()) for t in valid):
-                raise _HttpError(401, _BAD_TOKEN)
+                raise HttpError(401, _BAD_TOKEN)
             return
         if write:
-            raise _HttpError(401, "A token is required to write to this hub (Authorization: Bearer ...).")
+            raise HttpError(401, "A token is required to write to this hub (Authorization: Bearer ...).")
         if not self.public_read:
-            raise _HttpError(401, "A token is required to read from this hub (Authorization: Bearer ...).")
+            raise HttpError(401, "A token is required to read from this hub (Authorization: Bearer ...).")
 
-    def _base_url(self) -> str:
-        return f"http://{self.headers.get('Host') or '%s:%s' % self.server.server_address[:2]}"
+    def _base_url(self, req: Request) -> str:
+        host = req.headers.get("host", "")
+        if not _HOST_RE.match(host):
+            server = req.scope.get("server") or ("127.0.0.1", 0)
+            host = f"{server[0]}:{server[1]}"
+        return f"http://{host}"
 
-    def _dispatch(self, routes):
-        url = urlsplit(self.path)
-        parts = [p for p in url.path.split("/") if p != ""]
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        try:
-            for handler in routes:
-                if handler(parts, query):
-                    return
-            raise _HttpError(404, f"No such endpoint: {self.command} {url.path}")
-        except _HttpError as err:
-            if self.command in ("POST", "PUT", "DELETE") and not getattr(self, "_body_read", False):
-                self.close_connection = True
-            self._error(err)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as exc:  # a server must answer, not die; details stay in the server log
-            log.exception("internal error on %s %s", self.command, url.path)
-            self.close_connection = True
-            self._error(_HttpError(500, f"Internal error: {type(exc).__name__}"))
-
-    def do_GET(self):
-        self._dispatch([self._whoami, self._refs, self._tree, self._info, self._resolve])
-
-    def do_HEAD(self):
-        self._dispatch([self._resolve])
-
-    def do_POST(self):
-        self._body_read = False
-        self._dispatch([self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
-                        self._branch])
-
-    def do_DELETE(self):
-        self._body_read = False
-        self._dispatch([self._branch])
-
-    # ---- helpers ------------------------------------------------------------------------------
-    def _repo(self, ns: str, name: str) -> str:
+    async def _repo(self, ns: str, name: str) -> str:
         repo_id = f"{unquote(ns)}/{unquote(name)}"
         try:
             self.hub.repo_dir(repo_id)
         except ValueError as exc:
-            raise _HttpError(400, str(exc)) from None
-        if not self.hub.repo_exists(repo_id):
-            raise _HttpError(404, f"Repository {repo_id} not found", "RepoNotFound")
+            raise HttpError(400, str(exc)) from None
+        if not await run_blocking(self.hub.repo_exists, repo_id):
+            raise HttpError(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo_id
 
-    def _resolve_rev(self, repo_id: str, rev: str) -> str:
+    async def _resolve_rev(self, repo_id: str, rev: str) -> str:
         try:
-            return self.hub.resolve(repo_id, unquote(rev))
+            return await run_blocking(self.hub.resolve, repo_id, unquote(rev))
         except (RevisionNotFoundError, ValueError):
-            raise _HttpError(404, f"Revision {unquote(rev)} not found in {repo_id}", "RevisionNotFound") from None
+            shown = unquote(rev)[:200]
+            raise HttpError(404, f"Revision {shown} not found in {repo_id}", "RevisionNotFound") from None
 
-    def _read_json_body(self) -> dict:
-        body = self._body()
-        self._body_read = True
+    async def _tree_of(self, repo_id: str, commit: str) -> dict:
         try:
-            return json.loads(body or b"{}")
-        except ValueError:
-            raise _HttpError(400, "Request body is not JSON.") from None
+            return await run_blocking(self.hub.tree, repo_id, commit)
+        except (IntegrityError, HubError) as exc:
+            raise HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
 
     # ---- reads --------------------------------------------------------------------------------
-    def _whoami(self, parts, query) -> bool:
-        if parts != ["api", "whoami-v2"]:
-            return False
-        self._auth(write=False)
-        self._send(200, {"type": "user", "name": "facezoo", "auth": {"type": "access_token"}})
-        return True
+    async def _whoami(self, req):
+        if req.parts != ["api", "whoami-v2"]:
+            return None
+        self._auth(req, write=False)
+        return self._json({"type": "user", "name": "facezoo", "auth": {"type": "access_token"}})
 
-    def _refs(self, parts, query) -> bool:
-        if len(parts) != 5 or parts[:2] != ["api", "models"] or parts[4] != "refs":
-            return False
-        self._auth(write=False)
-        repo_id = self._repo(parts[2], parts[3])
-        refs = self.hub.refs(repo_id)
-        self._send(200, {
+    async def _refs(self, req):
+        p = req.parts
+        if len(p) != 5 or p[:2] != ["api", "models"] or p[4] != "refs":
+            return None
+        self._auth(req, write=False)
+        repo_id = await self._repo(p[2], p[3])
+        try:
+            refs = await run_blocking(self.hub.refs, repo_id)
+        except HubError as exc:
+            raise HttpError(500, str(exc)) from None
+        return self._json({
             "branches": [{"name": k, "ref": f"refs/heads/{k}", "targetCommit": v}
                          for k, v in sorted(refs["heads"].items())],
             "tags": [{"name": k, "ref": f"refs/tags/{k}", "targetCommit": v}
                      for k, v in sorted(refs["tags"].items())],
             "converts": [], "pullRequests": []})
-        return True
 
-    def _info(self, parts, query) -> bool:
-        if parts[:2] != ["api", "models"] or not (len(parts) == 4 or (len(parts) == 6 and parts[4] == "revision")):
-            return False
-        self._auth(write=False)
-        repo_id = self._repo(parts[2], parts[3])
-        commit = self._resolve_rev(repo_id, parts[5] if len(parts) == 6 else "main")
-        record = self.hub.read_commit(repo_id, commit)
-        self._send(200, {
+    async def _info(self, req):
+        p = req.parts
+        if p[:2] != ["api", "models"] or not (len(p) == 4 or (len(p) == 6 and p[4] == "revision")):
+            return None
+        self._auth(req, write=False)
+        repo_id = await self._repo(p[2], p[3])
+        commit = await self._resolve_rev(repo_id, p[5] if len(p) == 6 else "main")
+        try:
+            record = await run_blocking(self.hub.read_commit, repo_id, commit)
+        except (IntegrityError, HubError) as exc:
+            raise HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
+        return self._json({
             "_id": repo_id, "id": repo_id, "modelId": repo_id, "author": repo_id.split("/")[0],
             "sha": commit, "lastModified": hf_date(record.get("date")), "createdAt": hf_date(record.get("date")),
             "private": not self.public_read, "disabled": False, "gated": False,
             "library_name": "keras", "tags": ["keras", "facezoo"], "downloads": 0, "likes": 0,
-            "siblings": [{"rfilename": p, "size": e["size"], "blobId": e["sha256"][:40]}
-                         for p, e in sorted(record["files"].items())]})
-        return True
+            "siblings": [{"rfilename": path, "size": e["size"], "blobId": e["sha256"][:40]}
+                         for path, e in sorted(record["files"].items())]})
 
-    def _tree(self, parts, query) -> bool:
-        if len(parts) < 6 or parts[:2] != ["api", "models"] or parts[4] != "tree":
-            return False
-        self._auth(write=False)
-        repo_id = self._repo(parts[2], parts[3])
-        prefix = "/".join(unquote(p) for p in parts[6:]).strip("/")
-        rev = unquote(parts[5])
-        if rev == "main" and "main" not in self.hub.refs(repo_id)["heads"]:
+    async def _tree(self, req):
+        p = req.parts
+        if len(p) < 6 or p[:2] != ["api", "models"] or p[4] != "tree":
+            return None
+        self._auth(req, write=False)
+        repo_id = await self._repo(p[2], p[3])
+        prefix = "/".join(unquote(x) for x in p[6:]).strip("/")
+        rev = unquote(p[5])
+        if rev == "main" and "main" not in (await run_blocking(self.hub.refs, repo_id))["heads"]:
             files = {}                      # a new, empty repository
         else:
-            files = self.hub.tree(repo_id, self._resolve_rev(repo_id, parts[5]))
-        recursive = query.get("recursive", "").lower() in ("1", "true")
+            files = await self._tree_of(repo_id, await self._resolve_rev(repo_id, p[5]))
+        recursive = req.query.get("recursive", "").lower() in ("1", "true")
         base = prefix + "/" if prefix else ""
         entries, folders = [], set()
         for path, entry in sorted(files.items()):
@@ -247,232 +283,243 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             if recursive:
                 segs = rest.split("/")[:-1]
                 folders.update(base + "/".join(segs[:i + 1]) for i in range(len(segs)))
-            entries.append({"type": "file", "path": path, "size": entry["size"],
-                            "oid": entry["sha256"][:40]})
+            entries.append({"type": "file", "path": path, "size": entry["size"], "oid": entry["sha256"][:40]})
         if prefix and not entries and not folders:
-            raise _HttpError(404, f"{prefix} not found in {repo_id}@{rev}", "EntryNotFound")
-        out = [{"type": "directory", "path": f, "oid": "0" * 40} for f in sorted(folders)] + entries
-        self._send(200, out)
-        return True
+            raise HttpError(404, f"{prefix[:200]} not found in {repo_id}@{rev[:200]}", "EntryNotFound")
+        return self._json([{"type": "directory", "path": f, "oid": "0" * 40} for f in sorted(folders)] + entries)
 
-    def _resolve(self, parts, query) -> bool:
-        if len(parts) < 5 or parts[2] != "resolve" or parts[0] == "api":
-            return False
-        self._auth(write=False)
-        repo_id = self._repo(parts[0], parts[1])
-        commit = self._resolve_rev(repo_id, parts[3])
-        path = "/".join(unquote(p) for p in parts[4:])
-        entry = self.hub.tree(repo_id, commit).get(path)
+    async def _resolve(self, req):
+        from starlette.responses import Response, StreamingResponse
+        p = req.parts
+        if len(p) < 5 or p[2] != "resolve" or p[0] == "api":
+            return None
+        self._auth(req, write=False)
+        repo_id = await self._repo(p[0], p[1])
+        commit = await self._resolve_rev(repo_id, p[3])
+        path = "/".join(unquote(x) for x in p[4:])
+        entry = (await self._tree_of(repo_id, commit)).get(path)
         if entry is None:
-            raise _HttpError(404, f"{path} not found in {repo_id}@{unquote(parts[3])}", "EntryNotFound",
+            raise HttpError(404, f"{path[:200]} not found in {repo_id}@{unquote(p[3])[:200]}", "EntryNotFound",
                              {"X-Repo-Commit": commit})
         blob = self.hub.blob_path(repo_id, entry["sha256"])
         try:
-            f = open(blob, "rb")
+            size = (await run_blocking(blob.stat)).st_size
         except FileNotFoundError:
-            raise _HttpError(404, f"{path}: content missing on the server", "EntryNotFound",
+            raise HttpError(404, f"{path[:200]}: content missing on the server", "EntryNotFound",
                              {"X-Repo-Commit": commit}) from None
-        with f:
-            size = blob.stat().st_size
-            start, end, status = 0, size - 1, 200
-            m = _RANGE_RE.match(self.headers.get("Range", "") or "")
-            if m and self.command == "GET" and (m[1] or m[2]):
-                if m[1]:
-                    start, end = int(m[1]), int(m[2]) if m[2] else size - 1
-                else:
-                    start, end = max(0, size - int(m[2])), size - 1
-                end = min(end, size - 1)
-                if start > end:
-                    raise _HttpError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
-                status = 206
-            length = end - start + 1 if size else 0
-            self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(length))
-            self.send_header("ETag", f'"{entry["sha256"]}"')
-            self.send_header("X-Repo-Commit", commit)
-            self.send_header("Accept-Ranges", "bytes")
-            if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-            self.end_headers()
-            if self.command == "GET":
-                f.seek(start)
-                remaining = length
-                while remaining > 0:
-                    block = f.read(min(1 << 20, remaining))
-                    if not block:
-                        break
-                    self.wfile.write(block)
-                    remaining -= len(block)
-        self._log(status)
-        return True
+        start, end, status = 0, size - 1, 200
+        range_header = req.headers.get("range")
+        if range_header and req.method == "GET":
+            m = _RANGE_RE.match(range_header.strip())
+            if not m or not (m[1] or m[2]):
+                raise HttpError(400, f"Malformed Range header (expected bytes=START-END): {range_header[:40]!r}.")
+            if m[1]:
+                start, end = int(m[1]), int(m[2]) if m[2] else size - 1
+            else:
+                start, end = max(0, size - int(m[2])), size - 1
+            end = min(end, size - 1)
+            if start > end:
+                raise HttpError(416, "Range not satisfiable", headers={"Content-Range": f"bytes */{size}"})
+            status = 206
+        length = end - start + 1 if size else 0
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length),
+                   "ETag": f'"{entry["sha256"]}"', "X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if req.method == "HEAD":
+            return Response(b"", status, headers)
+        return StreamingResponse(file_chunks(blob, start, length), status, headers)
 
     # ---- writes -------------------------------------------------------------------------------
-    def _create_repo(self, parts, query) -> bool:
-        if parts != ["api", "repos", "create"]:
-            return False
-        data = self._read_json_body()
-        self._auth(write=True)
+    async def _create_repo(self, req):
+        if req.parts != ["api", "repos", "create"]:
+            return None
+        self._auth(req, write=True)
+        data = await req.json_object(self.max_body)
         if data.get("type", "model") not in (None, "model"):
-            raise _HttpError(400, "This hub serves model repositories only.")
+            raise HttpError(400, "This hub serves model repositories only.")
         name, org = data.get("name"), data.get("organization")
-        if not org and isinstance(name, str) and "/" in name:
+        if not isinstance(name, str) or not name or not (org is None or isinstance(org, str)):
+            raise HttpError(400, "Give the repository 'name' (and optionally 'organization') as strings.")
+        if not org and "/" in name:
             org, name = name.split("/", 1)
         repo_id = f"{org}/{name}"
         try:
-            created = self.hub.create_repo(repo_id, exist_ok=True)
+            created = await run_blocking(self.hub.create_repo, repo_id, True)
         except ValueError as exc:
-            raise _HttpError(400, str(exc)) from None
+            raise HttpError(400, str(exc)) from None
         if not created:
-            raise _HttpError(409, "You already created this model repo",
-                             extra={"url": f"{self._base_url()}/{repo_id}"})
-        self._send(200, {"url": f"{self._base_url()}/{repo_id}", "name": repo_id, "id": repo_id})
-        return True
+            raise HttpError(409, "You already created this model repo",
+                             extra={"url": f"{self._base_url(req)}/{repo_id}"})
+        return self._json({"url": f"{self._base_url(req)}/{repo_id}", "name": repo_id, "id": repo_id})
 
-    def _validate_yaml(self, parts, query) -> bool:
-        if parts != ["api", "validate-yaml"]:
-            return False
-        self._read_json_body()
-        self._auth(write=False)
-        self._send(200, {"errors": [], "warnings": []})
-        return True
+    async def _validate_yaml(self, req):
+        if req.parts != ["api", "validate-yaml"]:
+            return None
+        self._auth(req, write=False)
+        await req.json_object(self.max_body)
+        return self._json({"errors": [], "warnings": []})
 
-    def _preupload(self, parts, query) -> bool:
-        if len(parts) != 6 or parts[:2] != ["api", "models"] or parts[4] != "preupload":
-            return False
-        data = self._read_json_body()
-        self._auth(write=True)
-        self._repo(parts[2], parts[3])
-        files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                 for f in data.get("files", [])]
-        self._send(200, {"files": files, "commitOid": None})
-        return True
+    async def _preupload(self, req):
+        p = req.parts
+        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "preupload":
+            return None
+        self._auth(req, write=True)
+        await self._repo(p[2], p[3])
+        data = await req.json_object(self.max_body)
+        files = data.get("files", [])
+        if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+            raise HttpError(400, "'files' must be a list of objects.")
+        out = []
+        for f in files:
+            path, size, sample = f.get("path"), f.get("size", 0), f.get("sample", "")
+            try:
+                check_path(path)
+                binary = b"\0" in base64.b64decode(sample if isinstance(sample, str) else "", validate=True)
+            except (ValueError, binascii.Error) as exc:
+                raise HttpError(400, f"Bad preupload entry: {exc}") from None
+            large = not isinstance(size, int) or size >= LFS_THRESHOLD
+            out.append({"path": path, "uploadMode": "lfs" if (binary or large) else "regular",
+                        "shouldIgnore": False, "oid": None})
+        return self._json({"files": out, "commitOid": None})
 
-    def _commit(self, parts, query) -> bool:
-        if len(parts) != 6 or parts[:2] != ["api", "models"] or parts[4] != "commit":
-            return False
-        body = self._body()
-        self._body_read = True
-        self._auth(write=True)
-        repo_id = self._repo(parts[2], parts[3])
-        branch = unquote(parts[5])
-        if COMMIT_RE.match(branch) or branch in self.hub.refs(repo_id)["tags"]:
-            raise _HttpError(400, f"Commits go on a branch; {branch!r} is not one.", "RevisionNotFound")
-        if query.get("create_pr"):
-            raise _HttpError(400, "Pull requests are not supported by facezoo hub serve.")
+    async def _commit(self, req):
+        p = req.parts
+        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "commit":
+            return None
+        self._auth(req, write=True)
+        repo_id = await self._repo(p[2], p[3])
+        branch = unquote(p[5])
+        if req.query.get("create_pr"):
+            raise HttpError(400, "Pull requests are not supported by facezoo hub serve.")
+        body = await req.body(self.max_body)             # whole and exact, or nothing is stored
         header, files, deletions = {}, {}, []
         try:
             for line in body.splitlines():
                 if not line.strip():
                     continue
                 item = json.loads(line)
-                key, value = item.get("key"), item.get("value") or {}
+                if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
+                    raise ValueError("each line must be an object with a 'key' and an object 'value'")
+                key, value = item.get("key"), item["value"]
                 if key == "header":
                     header = value
                 elif key == "file":
-                    path = check_path(value["path"])
-                    if value.get("encoding", "base64") != "base64":
-                        raise _HttpError(400, f"Unsupported encoding for {path}.")
+                    path = check_path(value.get("path"))
+                    if value.get("encoding", "base64") != "base64" or not isinstance(value.get("content", ""), str):
+                        raise HttpError(400, f"Unsupported encoding for {path}.")
                     data = base64.b64decode(value.get("content", ""), validate=True)
-                    files[path] = self.hub.put_blob(repo_id, [data])
-                elif key in ("deletedFile", "deletedFolder"):
-                    deletions.append(check_path(value["path"].rstrip("/"))
-                                     + ("/" if key == "deletedFolder" else ""))
+                    files[path] = await run_blocking(self.hub.put_blob, repo_id, [data])
                 elif key == "lfsFile":
-                    raise _HttpError(400, "LFS uploads are not supported: this hub takes regular uploads "
-                                          "(its preupload answers uploadMode=regular).")
+                    path = check_path(value.get("path"))
+                    files[path] = await self._stored_lfs_object(repo_id, path, value)
+                elif key in ("deletedFile", "deletedFolder"):
+                    path = value.get("path")
+                    path = check_path(path.rstrip("/") if isinstance(path, str) else path)
+                    deletions.append(path + ("/" if key == "deletedFolder" else ""))
                 else:
-                    raise _HttpError(400, f"Unknown commit operation {key!r}.")
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _HttpError(400, f"Malformed commit payload: {type(exc).__name__}: {exc}") from None
-        message = header.get("summary") or "Commit with huggingface_hub"
-        if header.get("description"):
+                    raise ValueError(f"unknown commit operation {str(key)[:40]!r}")
+        except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
+            raise HttpError(400, f"Malformed commit payload: {type(exc).__name__}: {exc}") from None
+        summary = header.get("summary")
+        message = summary if isinstance(summary, str) and summary else "Commit with huggingface_hub"
+        if isinstance(header.get("description"), str) and header["description"]:
             message += "\n\n" + header["description"]
+        parent = header.get("parentCommit")
+        if parent is not None and not (isinstance(parent, str) and COMMIT_RE.match(parent)):
+            raise HttpError(400, "parentCommit must be a 40-hex commit id.")
         try:
-            new = self.hub.commit(repo_id, files, message=message, branch=branch, deletions=deletions,
-                                  parent=header.get("parentCommit"))
+            new = await run_blocking(self.hub.commit, repo_id, files, message=message, branch=branch,
+                             deletions=deletions, parent=parent)
+        except ReleaseExistsError as exc:
+            raise HttpError(409, str(exc)) from None
         except HubError as exc:
-            raise _HttpError(412, str(exc)) from None
+            raise HttpError(412, str(exc)) from None
         except (FacezooError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
-        self._send(200, {"success": True, "commitOid": new, "commitUrl": f"{self._base_url()}/{repo_id}/commit/{new}",
-                         "hookOutput": "", "pullRequestUrl": None})
-        return True
+            raise HttpError(400, str(exc)) from None
+        return self._json({"success": True, "commitOid": new,
+                           "commitUrl": f"{self._base_url(req)}/{repo_id}/commit/{new}",
+                           "hookOutput": "", "pullRequestUrl": None})
 
-    def _tag(self, parts, query) -> bool:
-        if len(parts) != 6 or parts[:2] != ["api", "models"] or parts[4] != "tag":
-            return False
-        data = self._read_json_body()
-        self._auth(write=True)
-        repo_id = self._repo(parts[2], parts[3])
-        target = self._resolve_rev(repo_id, parts[5])
+    async def _tag(self, req):
+        p = req.parts
+        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "tag":
+            return None
+        self._auth(req, write=True)
+        repo_id = await self._repo(p[2], p[3])
+        data = await req.json_object(self.max_body)
+        target = await self._resolve_rev(repo_id, p[5])
         tag = data.get("tag")
         if not isinstance(tag, str):
-            raise _HttpError(400, "Missing 'tag'.")
-        if tag in self.hub.refs(repo_id)["tags"]:
-            raise _HttpError(409, f"Tag {tag} already exists in {repo_id}.")
+            raise HttpError(400, "Missing 'tag'.")
+        refs = await run_blocking(self.hub.refs, repo_id)
+        if tag in refs["tags"] or tag in refs["heads"]:
+            raise HttpError(409, f"{tag} already exists in {repo_id} (branches and tags share one namespace).")
         try:
-            self.hub.create_tag(repo_id, tag, target)
+            await run_blocking(self.hub.create_tag, repo_id, tag, target)
         except ReleaseExistsError as exc:
-            raise _HttpError(409, str(exc)) from None
+            raise HttpError(409, str(exc)) from None
         except (NotPublishedError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
-        self._send(200, {"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target})
-        return True
+            raise HttpError(400, str(exc)) from None
+        return self._json({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": target})
 
-
-    def _branch(self, parts, query) -> bool:
+    async def _branch(self, req):
         """POST/DELETE /api/models/{repo}/branch/{branch}: create (at startingPoint) or delete a branch."""
-        if len(parts) != 6 or parts[:2] != ["api", "models"] or parts[4] != "branch":
-            return False
-        data = self._read_json_body() if self.command == "POST" else (self._body() or b"", {})[1]
-        self._body_read = True
-        self._auth(write=True)
-        repo_id = self._repo(parts[2], parts[3])
-        branch = unquote(parts[5])
+        p = req.parts
+        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "branch":
+            return None
+        self._auth(req, write=True)
+        repo_id = await self._repo(p[2], p[3])
+        data = await req.json_object(self.max_body)
+        branch = unquote(p[5])
         try:
-            if self.command == "DELETE":
-                self.hub.delete_branch(repo_id, branch)
+            if req.method == "DELETE":
+                await run_blocking(self.hub.delete_branch, repo_id, branch)
             else:
                 start = data.get("startingPoint")
-                self.hub.create_branch(repo_id, branch, None if start is None else unquote(start))
+                if start is not None and not isinstance(start, str):
+                    raise ValueError("startingPoint must be a string")
+                await run_blocking(self.hub.create_branch, repo_id, branch, None if start is None else unquote(start))
         except ReleaseExistsError as exc:
-            raise _HttpError(409, str(exc)) from None
+            raise HttpError(409, str(exc)) from None
         except RevisionNotFoundError as exc:
-            raise _HttpError(404, str(exc), "RevisionNotFound") from None
+            raise HttpError(404, str(exc), "RevisionNotFound") from None
         except (NotPublishedError, ValueError) as exc:
-            raise _HttpError(400, str(exc)) from None
-        self._send(200, {})
-        return True
+            raise HttpError(400, str(exc)) from None
+        return self._json({})
 
-
-def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None,
-                public_read: bool = False) -> ThreadingHTTPServer:
+def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, public_read: bool = False,
+                max_body: int = DEFAULT_MAX_BODY, max_file: int = DEFAULT_MAX_FILE,
+                idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HubServer:
     """Build (not start) the server; `port=0` picks a free port (see `server.server_address`)."""
     if token_file is not None and not Path(token_file).is_file():
         raise FileNotFoundError(f"Token file {token_file} not found (one token per line).")
     if token_file is None and not public_read:
         raise ValueError("Give --token-file (needed for writes) and/or --public-read.")
-    handler = type("Handler", (HubRequestHandler,), {
-        "hub": LocalHub(root), "token_file": token_file, "public_read": public_read})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    if max_body < 1024 or max_file < 1 or idle_timeout <= 0:
+        raise ValueError(f"max_body must be at least 1024 bytes and the timeouts positive "
+                         f"(max_body={max_body}, max_file={max_file}, idle_timeout={idle_timeout}).")
+    app = HubApp(root, token_file, public_read, max_body, max_file, idle_timeout)
+    return HubServer(app, host, port, idle_timeout)
 
 
 def serve(root, host: str = "127.0.0.1", port: int = 8000, token_file=None, public_read: bool = False,
-          verbose: bool = False) -> None:
+          verbose: bool = False, max_body: int = DEFAULT_MAX_BODY, max_file: int = DEFAULT_MAX_FILE,
+          idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
     """Run the server until interrupted; prints one `facezoo hub: serving ... at URL` line first."""
     logger = logging.getLogger("facezoo.hub.server")
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    if verbose and not logging.getLogger().handlers and not logger.handlers:
+    if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logger.addHandler(handler)
-    server = make_server(root, host, port, token_file, public_read)
+    server = make_server(root, host, port, token_file, public_read, max_body, max_file, idle_timeout)
+    warning = token_file_warning(token_file)
+    if warning:
+        logger.warning("facezoo hub: warning: %s", warning)
     h, p = server.server_address[:2]
     print(f"facezoo hub: serving {Path(root).resolve()} at http://{h}:{p} "
-          f"(reads: {'public' if public_read else 'token'}, writes: token)", flush=True)
+          f"(reads: {'public' if public_read else 'token'}, writes: token, max body {max_body} bytes)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -24,6 +24,51 @@ class StagingError(FacezooError, ValueError):
     """The thing to publish is not a Keras model in a form facezoo can publish."""
 
 
+# Modules a layer's class may come from without being registered: Keras itself and facezoo's own
+# registered layers (zoo.layers). Anything else needs code that a `safe_mode=True` load will refuse.
+_SAFE_MODULE_PREFIXES = ("keras", "zoo.")
+# Lambda layers, and Keras' serialized form of a Python lambda (its bytecode). A named function
+# ({"module": "builtins", "class_name": "function", "config": "gelu"}) is looked up, not run: allowed.
+_CODE_CLASSES = {"Lambda", "__lambda__"}
+
+
+def unsafe_config_entries(config, where: str = "config") -> list[str]:
+    """Where a Keras `config.json` needs code to load (Lambda layers, serialized Python functions, classes
+    from modules outside Keras that are not registered), as readable locations; [] when it is safe.
+
+    Used at publish time (a release every load would refuse is never published) and before loading.
+    """
+    found = []
+    if isinstance(config, dict):
+        cls, module = config.get("class_name"), config.get("module")
+        name = (config.get("config") or {}).get("name") if isinstance(config.get("config"), dict) else None
+        label = f"{where} ({cls}{' ' + repr(name) if name else ''})"
+        if isinstance(cls, str) and cls in _CODE_CLASSES:
+            found.append(f"{label}: a {cls} holds Python code")
+        elif isinstance(cls, str) and module is not None and not config.get("registered_name") and not (
+                isinstance(module, str) and module.startswith(_SAFE_MODULE_PREFIXES)):
+            found.append(f"{label}: class from module {str(module)[:60]!r}, which is not Keras and not registered")
+        for key, value in config.items():
+            found += unsafe_config_entries(value, f"{where}.{key}")
+    elif isinstance(config, list):
+        for i, value in enumerate(config):
+            found += unsafe_config_entries(value, f"{where}[{i}]")
+    return found
+
+
+def check_config_is_safe(config_path, source: str) -> None:
+    """Raise StagingError if the model at `config_path` could only be loaded with safe_mode=False."""
+    try:
+        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StagingError(f"{source}: {CONFIG_FILE} is not valid JSON ({exc}).") from None
+    found = unsafe_config_entries(config)
+    if found:
+        raise StagingError(f"{source} cannot be published: every facezoo load uses Keras' safe_mode and would "
+                           f"refuse it. {'; '.join(found[:3])}. Rebuild the model with Keras layers or "
+                           "registered serializable layers (see zoo/layers.py) instead of Lambda layers.")
+
+
 def _is_model(obj) -> bool:
     return not isinstance(obj, (str, bytes, os.PathLike)) and hasattr(obj, "get_config") \
         and hasattr(obj, "save")
@@ -99,3 +144,4 @@ def check_keras_dir(folder, source: str) -> None:
     with open(folder / WEIGHTS_FILE, "rb") as f:
         if f.read(len(HDF5_MAGIC)) != HDF5_MAGIC:
             raise StagingError(f"{source}: {WEIGHTS_FILE} is not an HDF5 file.")
+    check_config_is_safe(folder / CONFIG_FILE, source)

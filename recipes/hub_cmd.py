@@ -20,6 +20,14 @@ def add_arguments(parser) -> None:
                        help="file with one access token per line; needed for writes (and reads unless "
                             "--public-read)")
     serve.add_argument("--public-read", action="store_true", help="allow reads without a token")
+    serve.add_argument("--max-body", default="64M",
+                       help="largest API request body (JSON, commits with small files inline), e.g. 64M; "
+                            "bigger ones are refused with 413 before they are read. Large files go through "
+                            "the LFS upload path and are streamed to disk (default 64M)")
+    serve.add_argument("--max-file", default="64G", help="largest single file accepted through LFS (default 64G)")
+    serve.add_argument("--idle-timeout", type=float, default=30.0,
+                       help="seconds a client may take to send its request headers, or stall mid-body "
+                            "(default 30)")
     serve.add_argument("--verbose", "-v", action="store_true", help="log each request (never tokens)")
     rel = sub.add_parser("releases", help="list a repository's release tags")
     rel.add_argument("repo", help="'namespace/name'")
@@ -30,11 +38,19 @@ def run(args) -> int:
     import hub
 
     if args.action == "serve":
-        from hub.server import serve
+        from hub.server import parse_size, serve
         if args.token_file is None and not args.public_read:
             raise UserError("hub serve needs --token-file (for writes) and/or --public-read.")
+        try:
+            max_body, max_file = parse_size(args.max_body), parse_size(args.max_file)
+        except ValueError as exc:
+            raise UserError(f"--max-body/--max-file: {exc}") from None
+        if max_body < 1024 or args.idle_timeout <= 0:
+            raise UserError(f"--max-body must be at least 1K and --idle-timeout positive "
+                            f"(got {args.max_body}, {args.idle_timeout}).")
         serve(args.root or hub.default_hub_dir(), host=args.host, port=args.port,
-              token_file=args.token_file, public_read=args.public_read, verbose=args.verbose)
+              token_file=args.token_file, public_read=args.public_read, verbose=args.verbose,
+              max_body=max_body, max_file=max_file, idle_timeout=args.idle_timeout)
         return 0
     if args.action == "releases":
         for tag, commit in hub.list_releases(args.repo, hub=args.hub):

@@ -172,4 +172,6 @@ def test_served_publish_killed_before_the_tag_leaves_main_and_tags_untouched(ser
     again = hub.publish(tiny_keras, "team/served-kill", tag="v2", hub=served.url, metadata={"changed": True})
     assert hub.pull("team/served-kill", hub=served.url).revision == again.revision   # main == the tag's commit
     refs = json.loads((served.root / "models/team/served-kill/refs.json").read_text())
-    assert set(refs["heads"]) == {"main"}, "the stale staging branch was removed"
+    # The killed publish's staging branch is young, so it may belong to a live publish: it stays until
+    # it is stale (see test_hub_hardening.py); the second publish removed its own.
+    assert len(refs["heads"]) == 2 and [h for h in refs["heads"] if h != "main"][0].startswith("facezoo-staging-")

@@ -45,7 +45,7 @@ def tiny_keras(tmp_path_factory) -> Path:
 class Server:
     """`facezoo hub serve` in a subprocess, through the recipe, on a free port."""
 
-    def __init__(self, root: Path, token_file: Path, public_read=False, port=None):
+    def __init__(self, root: Path, token_file: Path, public_read=False, port=None, extra_args=()):
         self.root, self.port = root, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root.parent / f"server-{self.port}.log"
@@ -53,6 +53,7 @@ class Server:
                "--token-file", str(token_file), "--verbose"]
         if public_read:
             cmd.append("--public-read")
+        cmd += list(extra_args)
         self._log = open(self.log, "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=self._log,
                                      stderr=subprocess.STDOUT)

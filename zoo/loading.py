@@ -21,8 +21,13 @@ def verify_dir(path: Path, what: str) -> dict:
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
         return {}
-    manifest = json.loads(manifest_path.read_text())
-    for name, entry in manifest.get("files", {}).items():
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{what}: {MANIFEST} is unreadable ({type(exc).__name__}); nothing was loaded.") from None
+    from hub.base import check_tree     # the hub's path check: no name may reach outside the folder
+    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
+    for name, entry in check_tree(files, what, f"{manifest_path}").items():
         file = path / name
         if not file.exists():
             raise IntegrityError(f"{what}: file {name!r} listed in {MANIFEST} is missing from {path}.")
@@ -39,16 +44,40 @@ def _keras_load(path: Path, what: str):
     import keras
 
     import zoo.layers  # noqa: F401  (registers facezoo's serializable layers)
+    from hub.staging import unsafe_config_entries
+    config = _read_config(path)
+    found = unsafe_config_entries(config) if config is not None else []
+    if found:
+        raise UnsafeModelError(f"{what} needs code to load ({'; '.join(found[:3])}), so it could only be loaded "
+                               "with safe_mode=False. facezoo never loads such files: rebuild the model with "
+                               "Keras or registered serializable layers.")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:   # TypeError: Keras' answer to a config it cannot rebuild
         text = str(exc)
+        if isinstance(exc, TypeError):
+            raise UnsafeModelError(
+                f"{what}: Keras could not rebuild its config with safe_mode=True (a class or function it "
+                "will not import safely). facezoo never loads such files: rebuild the model with Keras or "
+                "registered serializable layers. Keras said: " + text.splitlines()[0][:300]) from None
         if "safe_mode" in text or "Lambda" in text or "lambda" in text:
             raise UnsafeModelError(
                 f"{what} contains code that can only be loaded with safe_mode=False (e.g. a Lambda "
                 "layer). facezoo never loads such files: rebuild the model with registered "
                 "serializable layers. Keras said: " + text.splitlines()[0]) from None
         raise
+
+
+def _read_config(path: Path):
+    """The model's `config.json` (from a folder or a `.keras` zip), or None if there is none to read."""
+    import zipfile
+    try:
+        if Path(path).is_dir():
+            return json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+        with zipfile.ZipFile(path) as zf:
+            return json.loads(zf.read("config.json"))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None        # Keras reports what is wrong with the file
 
 
 def _check_pins(spec, manifest: dict, revision: str, what: str) -> None:

@@ -152,3 +152,24 @@ def test_bench_lfw_cli(face_data, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "recipes.cli", "bench", "lfw", "--encoder", "random:mobilenet-face",
                               "--lfw", str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_committed_lfw_release_loads_verified(tmp_path):
+    """The committed LFW-pretrained release loads through its sha256 manifest, and a flipped byte is refused."""
+    import shutil
+
+    import zoo
+    from zoo.errors import IntegrityError
+
+    release = ROOT / "releases" / "mobilenet-face-lfw-v1"
+    manifest = json.loads((release / "facezoo.json").read_text())
+    assert manifest["corpus"]["kind"] == "lfw" and manifest["metrics"]["lfw_view1_accuracy"] > 0.5
+    encoder = zoo.load_encoder(str(release))
+    assert encoder.input_shape[1:] == (64, 64, 3) and not encoder.trainable
+    bad = tmp_path / "bad"
+    shutil.copytree(release, bad)
+    data = bytearray((bad / "model.weights.h5").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bad / "model.weights.h5").write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        zoo.load_encoder(str(bad))

@@ -18,6 +18,8 @@ from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedErr
 from zoo.registry import get_spec, list_encoders, parse_ref, register
 from zoo.spec import EncoderSpec
 
+from zoo import encoders as _encoders  # noqa: E402,F401 (built-in families register their rows; no Keras)
+
 # Public names provided by submodules that import Keras; resolved on first access.
 _LAZY = {
     "build_encoder": "zoo.builder",

@@ -28,3 +28,7 @@ class DataError(FacezooError):
 
 class UnsafeModelError(FacezooError):
     """A model file would need `safe_mode=False` (e.g. a Lambda layer); facezoo refuses to load it."""
+
+
+class RunError(FacezooError, ValueError):
+    """A run folder is missing or incomplete, or a request conflicts with what the run saved."""

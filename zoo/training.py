@@ -492,8 +492,7 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     enc, info = prepare_encoder(encoder, size=size, pretrained=pretrained, hub=hub)
     schedule.validate(enc)  # fail before building decoders or reading data
     if dataset is None:
-        from zoo.data.dataset import FaceDataset
-        dataset = FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
+        dataset = pair_dataset(folders, size=size, batch_size=batch_size, seed=seed)
     model = build_swap_model(enc, identities=list(folders), decoder_width=decoder_width, inter=inter)
     meta = {"encoder": info, "folders": {k: str(v) for k, v in folders.items()}, "batch_size": batch_size,
             "seed": seed, "decoder_width": decoder_width, "inter": inter}
@@ -502,3 +501,45 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     if not build_only:
         trainer.train()
     return trainer
+
+
+def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
+    """The training stream of a swap run: one `FaceDataset` over the identities' face folders."""
+    from zoo.data.dataset import FaceDataset
+
+    return FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
+
+
+def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
+                folders: dict | None = None, workers: int = 1) -> SwapTrainer:
+    """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
+
+    The data stream is rebuilt from the run's saved face folders, batch size, seed and size, so the
+    resumed run sees exactly the batches it would have seen without the interruption. `batch_size`,
+    `seed` and `folders` may be passed only to confirm the saved values: a different value is a
+    `RunError` naming both, raised before anything is loaded. `steps` sets the new total.
+    """
+    from zoo.errors import RunError
+
+    state = runs.read_state(run_dir)
+    meta = state.get("meta") or {}
+    saved_folders = {str(k): str(v) for k, v in (meta.get("folders") or {}).items()}
+    missing = [key for key in ("batch_size", "seed") if key not in meta]
+    if missing or not saved_folders:
+        raise RunError(f"Run {run_dir} does not record its data stream ({', '.join(missing) or 'folders'} "
+                       "missing from state.json meta), so it cannot be resumed exactly. Start a new run.")
+    for key, asked in (("batch_size", batch_size), ("seed", seed)):
+        if asked is not None and int(asked) != int(meta[key]):
+            flag = "--" + key.replace("_", "-")
+            raise RunError(f"Run {run_dir} was trained with {key}={meta[key]}, but {flag} {asked} was given: a "
+                           f"resumed run keeps its data stream. Drop {flag} (or pass {meta[key]}), or start a "
+                           "new run in another folder.")
+    if folders:
+        asked = {str(k): str(Path(v).resolve()) for k, v in folders.items()}
+        if asked != {k: str(Path(v).resolve()) for k, v in saved_folders.items()}:
+            raise RunError(f"Run {run_dir} was trained on face folders {saved_folders}, but {dict(folders)} was "
+                           "given: a resumed run keeps its data. Drop the folder flags to use the saved ones.")
+    dataset = pair_dataset(saved_folders, size=int(state["input_size"]), batch_size=int(meta["batch_size"]),
+                           seed=int(meta["seed"]))
+    config = TrainConfig(steps=int(steps)) if steps is not None else None
+    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers)

@@ -8,6 +8,7 @@ Examples:
     ['effnet-face-v1', 'effnet-face-v2']
     >>> encoder = zoo.build_encoder("mobilenet-face", input_size=64)      # random init
     >>> encoder = zoo.load_encoder("effnet-face-v2")                      # pretrained, from the hub
+    >>> zoo.encoder_info(encoder).revision                                # the commit it was pulled at
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import importlib
 from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedError, ScheduleError,
                         UnknownEncoderError)
 from zoo.registry import get_spec, list_encoders, parse_ref, register
-from zoo.spec import EncoderSpec
+from zoo.spec import EncoderInfo, EncoderSpec, encoder_info
 
 from zoo import encoders as _encoders  # noqa: E402,F401 (built-in families register their rows; no Keras)
 
@@ -34,7 +35,7 @@ _LAZY = {
     "swap_image": "zoo.convert",
 }
 
-__all__ = ["EncoderSpec", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
+__all__ = ["EncoderSpec", "EncoderInfo", "encoder_info", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
            "UnknownEncoderError", "DataError", "get_spec", "list_encoders", "parse_ref", "register",
            *_LAZY]
 

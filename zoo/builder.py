@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from zoo.registry import get_spec
-from zoo.spec import NORMALIZATIONS, EncoderSpec
+from zoo.spec import NORMALIZATIONS, EncoderInfo, EncoderSpec, attach_info
 
 
 def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
@@ -15,6 +15,8 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
             architecture. For pretrained weights from a hub use `zoo.load_encoder`.
         input_size: square input size in pixels; defaults to the spec's.
         trainable: initial `trainable` flag of the whole encoder.
+
+    The model carries its spec (`zoo.encoder_info(model).spec`; no release: random or file weights).
 
     Examples:
         >>> enc = zoo.build_encoder("mobilenet-face", input_size=64)
@@ -42,4 +44,4 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     if weights is not None:
         model.load_weights(weights)
     model.trainable = trainable
-    return model
+    return attach_info(model, EncoderInfo(spec=spec))

@@ -2,7 +2,8 @@
 
 `SwapModel` is a Functional model with one input and one output per identity, so the standard
 `compile()`/`fit()` train every identity's reconstruction at once, and `swap(images, to=...)`
-sends any face through another identity's decoder.
+sends any face through another identity's decoder. Its config keeps the encoder's `EncoderInfo`
+(spec and release), so an encoder loaded back from a run folder still carries them.
 """
 from __future__ import annotations
 
@@ -56,8 +57,12 @@ class SwapModel(keras.Model):
         return int(self.encoder.input_shape[1])
 
     def get_config(self):
+        from zoo.spec import encoder_info
+
+        info = encoder_info(self.encoder)
         return {
             "name": self.name,
+            "encoder_info": info.to_dict() if info else None,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "inter": keras.saving.serialize_keras_object(self.inter),
             "decoders": {k: keras.saving.serialize_keras_object(v) for k, v in self.decoders.items()},
@@ -65,8 +70,11 @@ class SwapModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        from zoo.spec import EncoderInfo, attach_info
+
         config = dict(config)
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"), custom_objects)
+        attach_info(encoder, EncoderInfo.from_dict(config.pop("encoder_info", None)))
         inter = keras.saving.deserialize_keras_object(config.pop("inter"), custom_objects)
         decoders = {k: keras.saving.deserialize_keras_object(v, custom_objects)
                     for k, v in config.pop("decoders").items()}

@@ -434,13 +434,16 @@ class SwapTrainer:
 
 
 def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
-    """An encoder at `size`: loaded from a hub (resized if needed) or built from scratch.
+    """An encoder at `size`: loaded from a hub or a path (resized if needed) or built from scratch.
 
-    Returns (encoder, info) where info records what was loaded, for state.json and cards.
+    The release is resolved once, by `load_encoder`; what it resolved travels on the model
+    (`zoo.encoder_info`) and is read from there. Returns (encoder, info) where info records what was
+    loaded, for state.json and cards.
     """
     from zoo.builder import build_encoder
-    from zoo.loading import load_encoder, resolve_encoder
+    from zoo.loading import load_encoder
     from zoo.registry import is_registered, parse_ref
+    from zoo.spec import encoder_info
 
     if not isinstance(encoder, str):
         return encoder, {"ref": encoder.name, "pretrained": None}
@@ -448,30 +451,39 @@ def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
         if not is_registered(encoder):
             raise ValueError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
         return build_encoder(parse_ref(encoder)[0], input_size=size), {"ref": encoder, "pretrained": False}
-    info = {"ref": encoder, "pretrained": True}
     model = load_encoder(encoder, hub=hub, trainable=True)
-    if not encoder.endswith(".keras") and not os.path.exists(encoder):
-        snap = resolve_encoder(encoder, hub=hub)
-        info.update(repo_id=snap.repo_id, revision=snap.revision)
+    source = encoder_info(model)
+    info = {"ref": encoder, "pretrained": True}
+    if source.repo_id:
+        info.update(repo_id=source.repo_id, revision=source.revision)
+    if source.path:
+        info.update(path=source.path)
     if int(model.input_shape[1]) != size:
         model = resize_encoder(model, size)
     return model, info
 
 
 def resize_encoder(model, size: int):
-    """Rebuild an encoder at another input size and copy its weights (convolutional backbones)."""
-    from zoo.builder import build_encoder
-    from zoo.registry import get_spec
+    """Rebuild an encoder at another input size and copy its weights (convolutional backbones).
 
-    name = model.name.replace("_", "-")
-    spec = get_spec(name)
-    fresh = build_encoder(spec, input_size=size)
+    The architecture comes from the spec the encoder carries; the copy carries the same spec and
+    release (its weights are the release's).
+    """
+    from zoo.builder import build_encoder
+    from zoo.spec import attach_info, encoder_info
+
+    info = encoder_info(model)
+    if info is None or info.spec is None:
+        raise ValueError(f"Encoder {model.name!r} carries no facezoo spec, so it cannot be rebuilt at {size} px. "
+                         f"Train at --size {model.input_shape[1]}, or load it with zoo.load_encoder.")
+    fresh = build_encoder(info.spec, input_size=size)
     try:
         fresh.set_weights(model.get_weights())
     except ValueError as exc:
-        raise ValueError(f"Encoder {name!r} was trained at {model.input_shape[1]} px and its weights do not "
-                         f"fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
-    return fresh
+        raise ValueError(f"Encoder {info.spec.name!r} was trained at {model.input_shape[1]} px and its weights "
+                         f"do not fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
+    fresh.trainable = model.trainable
+    return attach_info(fresh, info)
 
 
 def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, batch_size: int = 8,

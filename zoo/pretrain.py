@@ -648,7 +648,6 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
                      metrics: dict, parent: str | None, extra_training: dict | None = None) -> dict:
     """The `facezoo.json` metadata of a pretrained encoder release."""
     from zoo.data.align import TEMPLATE_NAME
-    from zoo.publishing import evidence_metadata
     spec = None
     if encoder_name:
         from zoo.registry import get_spec
@@ -665,7 +664,6 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                     and np.isfinite(v)},
         "parent": parent,
-        "evidence": evidence_metadata(),
         "training": {"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
                      "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                      **(extra_training or {})},

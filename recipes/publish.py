@@ -41,7 +41,7 @@ def run(args) -> int:
             raise UserError(f"--metadata {args.metadata}: cannot read a JSON object ({exc}).") from None
     metadata = dict(metadata or {})
     if args.evidence != "none" and "evidence" not in metadata:
-        from zoo.publishing import evidence_metadata
+        from zoo.bench.evidence import evidence_metadata
         if not Path(args.evidence).is_file():
             raise UserError(f"--evidence {args.evidence}: no such results file. Pass a time_to_quality.json "
                             "written by `facezoo bench time-to-quality`, or 'none'.")

@@ -130,7 +130,7 @@ def run(args) -> int:
         "pair": {"steps": state["step"], "stages": state["stage_history"], "run": str(out / "pair")},
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
-    from zoo.report import write_report
+    from zoo.bench.report import write_report
     report = write_report(out, summary, model=trainer.model, corpus_dir=out / "corpus",
                           pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair",
                           evidence_json=args.evidence)

@@ -91,7 +91,7 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         pair_ids: (A, B) identity folder names of the pair.
         pair_run: the pair's run folder (loss.png, previews/).
         extra_curves: more PNGs to show under "curves".
-        evidence_json: a time-to-quality results JSON (`zoo.evidence`): its per-arm table and curves
+        evidence_json: a time-to-quality results JSON (`zoo.bench.evidence`): its per-arm table and curves
             (the PNG next to it) are shown, with where they come from and the command that reproduces them.
     """
     from zoo.io import atomic_write
@@ -186,7 +186,7 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
 
 def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     """HTML for a time-to-quality results file: provenance, the per-arm table, the curves."""
-    from zoo.publishing import evidence_metadata
+    from zoo.bench.evidence import evidence_metadata
 
     ev = evidence_metadata(path)  # the same summary a published card shows
     parts = ["<h2>Time to quality</h2>",

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from hub.constants import CARD_FILE
+from zoo.errors import MissingFileError
 
 # The release card template is package data (`hub/templates/card.md`), so a wheel renders the same card
 # as a checkout. The catalogue's static cards stay in the checkout's `model_cards/` (read by
@@ -92,8 +93,9 @@ def render_card(repo_id: str, metadata: dict | None = None, template_path=None) 
     evidence = metadata.get("evidence") if isinstance(metadata.get("evidence"), dict) else {}
     path = Path(template_path) if template_path else TEMPLATE
     if not path.is_file():
-        raise FileNotFoundError(f"Model card template {path} is missing"
-                                + ("." if template_path else "; the facezoo install is incomplete (reinstall it)."))
+        if template_path:
+            raise MissingFileError(f"Model card template {path} does not exist; pass an existing .md file.")
+        raise RuntimeError(f"facezoo's card template {path} is missing: the install is incomplete (reinstall it).")
     card = ModelCard.from_template(
         card_data(repo_id, metadata), template_path=str(path),
         title=f"{repo_id.split('/')[-1]}", repo_id=repo_id,

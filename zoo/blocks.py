@@ -11,6 +11,7 @@ its layer names.
 from __future__ import annotations
 
 import re
+from zoo.errors import InputError
 
 
 def _family_pattern(model) -> str:
@@ -21,7 +22,7 @@ def _family_pattern(model) -> str:
     if info is not None and info.spec is not None:
         pattern = BLOCK_PATTERNS.get(info.spec.family)
         if pattern is None:
-            raise ValueError(f"Encoder {info.spec.name!r} is of family {info.spec.family!r}, which has no "
+            raise InputError(f"Encoder {info.spec.name!r} is of family {info.spec.family!r}, which has no "
                              f"block pattern (families with blocks: {', '.join(sorted(BLOCK_PATTERNS))}). "
                              "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
         return pattern
@@ -39,7 +40,7 @@ def _guess_pattern(model) -> str:
         if hits > best_hits:
             best, best_hits = pattern, hits
     if best is None:
-        raise ValueError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
+        raise InputError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
                          f"a known block pattern ({', '.join(sorted(set(BLOCK_PATTERNS.values())))}). "
                          "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
     return best

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from zoo.registry import get_spec
 from zoo.spec import NORMALIZATIONS, EncoderInfo, EncoderSpec, attach_info
+from zoo.errors import InputError
 
 
 def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
@@ -31,10 +32,10 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     spec: EncoderSpec = get_spec(name_or_spec)
     size = int(input_size or spec.input_size)
     if size < 32 or size % 32 and spec.feature_stride >= 32:
-        raise ValueError(f"input_size for {spec.name!r} must be a multiple of 32 and at least 32. "
+        raise InputError(f"input_size for {spec.name!r} must be a multiple of 32 and at least 32. "
                          f"Received: input_size={size}")
     if spec.family not in FAMILIES:
-        raise ValueError(f"Spec {spec.name!r} names family {spec.family!r}, which has no builder. "
+        raise InputError(f"Spec {spec.name!r} names family {spec.family!r}, which has no builder. "
                          f"Valid families: {', '.join(sorted(FAMILIES))}.")
     inputs = keras.Input((size, size, spec.channels), name="face")
     mean, std = NORMALIZATIONS[spec.normalization]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.errors import IntegrityError, NotPublishedError, UnknownEncoderError, UnsafeModelError
+from zoo.errors import IntegrityError, MissingFileError, NotPublishedError, UnknownEncoderError, UnsafeModelError
 from zoo.registry import get_spec, is_registered, parse_ref, unknown_name_message
 from zoo.spec import EncoderInfo, attach_info, spec_from_dict
 
@@ -124,7 +124,7 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     if isinstance(ref, (str, os.PathLike)) and _is_path(str(ref)):
         path = Path(str(ref)).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"No encoder file or folder at {path}. Pass a registry name "
+            raise MissingFileError(f"No encoder file or folder at {path}. Pass a registry name "
                                     "(see `facezoo encoders list`), a hub repo id, or an existing path.")
         manifest = verify_dir(path, f"encoder folder {path}") if path.is_dir() else {}
         model = _keras_load(path, f"encoder file {path}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 
-from zoo.errors import UnknownEncoderError
+from zoo.errors import InputError, UnknownEncoderError
 from zoo.spec import EncoderSpec
 
 _REGISTRY: dict[str, EncoderSpec] = {}
@@ -21,7 +21,7 @@ _REGISTRY: dict[str, EncoderSpec] = {}
 def register(spec: EncoderSpec, *, overwrite: bool = False) -> EncoderSpec:
     """Add a spec to the catalogue (used by the families in `zoo.encoders` and by users adding their own)."""
     if spec.name in _REGISTRY and not overwrite:
-        raise ValueError(f"An encoder named {spec.name!r} is already registered; pass overwrite=True "
+        raise InputError(f"An encoder named {spec.name!r} is already registered; pass overwrite=True "
                          "to replace it.")
     _REGISTRY[spec.name] = spec
     return spec

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from zoo.errors import InputError
+
 # Normalisations an encoder may expect of its [0, 1] float input; applied inside the model by
 # `zoo.layers.Rescale`, so a saved encoder always takes [0, 1] faces.
 NORMALIZATIONS = {
@@ -58,7 +60,7 @@ class EncoderSpec:
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"EncoderSpec {self.name!r}: normalization must be one of "
+            raise InputError(f"EncoderSpec {self.name!r}: normalization must be one of "
                              f"{sorted(NORMALIZATIONS)}. Received: normalization={self.normalization!r}")
         if not self.repo_id:
             object.__setattr__(self, "repo_id", f"facezoo/{self.name}")

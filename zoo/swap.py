@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from zoo.decoders import build_decoder, build_inter
+from zoo.errors import InputError
 from zoo.layers import PACKAGE
 
 _IDENTITY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -22,12 +23,12 @@ _IDENTITY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 def _check_identities(identities) -> list[str]:
     identities = [str(i) for i in identities]
     if len(identities) < 1:
-        raise ValueError("A swap model needs at least one identity. Received: identities=[]")
+        raise InputError("A swap model needs at least one identity. Received: identities=[]")
     if len(set(identities)) != len(identities):
-        raise ValueError(f"Identity names must be unique. Received: identities={identities}")
+        raise InputError(f"Identity names must be unique. Received: identities={identities}")
     for name in identities:
         if not _IDENTITY_NAME.match(name):
-            raise ValueError(f"Identity name {name!r} must be letters, digits, '_', '.', '-'.")
+            raise InputError(f"Identity name {name!r} must be letters, digits, '_', '.', '-'.")
     return identities
 
 
@@ -83,7 +84,7 @@ class SwapModel(keras.Model):
     def decode(self, images, identity: str, batch_size: int = 32) -> np.ndarray:
         """Encode faces and decode them as `identity`: (B, H, W, 4) float32 numpy (RGB + mask)."""
         if identity not in self.decoders:
-            raise ValueError(f"Unknown identity {identity!r}; this model has {self.identities}.")
+            raise InputError(f"Unknown identity {identity!r}; this model has {self.identities}.")
         images = np.asarray(images)
         if images.dtype == np.uint8:
             images = images.astype("float32") / 255.0

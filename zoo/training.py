@@ -5,6 +5,9 @@ used as is. Between stages the encoder's `trainable` flags change, the model is 
 fresh optimizer, and the optimizer state of variables that were already training is carried over
 (see `zoo.optim`). A callback records each chunk's mean loss, ends a stage at its step or when the
 plateau trigger fires, and writes checkpoints and previews.
+
+`train_pair` builds a run (the encoder is loaded once; its spec and release travel on the model, see
+`zoo.encoder_info`); `resume_pair` continues one from its folder alone, data stream included.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import dataclasses
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,22 +24,19 @@ import keras
 import numpy as np
 
 from zoo import runs
+from zoo.errors import InputError
 from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage
 
 log = logging.getLogger("facezoo.train")
 
-# Our step stream is infinite by design (a resumed run continues where it stopped); Keras warns that
-# it cannot shuffle it, which is expected and not the user's concern.
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", message=r".*infinite PyDataset.*")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Knobs of a swap training run (all have CLI flags in `facezoo train`)."""
+    """Knobs of a swap training run (all have CLI flags in `facezoo train`); frozen: a trainer never
+    changes the config it was given (`train(steps)` keeps its own target)."""
 
     steps: int = 1000
     learning_rate: float = 2e-4
@@ -190,6 +191,7 @@ class SwapTrainer:
         self.dataset = dataset
         self.run_dir = Path(run_dir)
         self.config = config or TrainConfig()
+        self.target_steps = int(self.config.steps)  # the total `train()` runs to; recorded in state.json
         self.meta = dict(meta or {})
         self.workers = workers
         self.use_multiprocessing = use_multiprocessing
@@ -216,7 +218,7 @@ class SwapTrainer:
         saved = TrainConfig(**{k: v for k, v in state.get("config", {}).items()
                                if k in {f.name for f in dataclasses.fields(TrainConfig)}})
         if config is not None:
-            saved.steps = config.steps
+            saved = dataclasses.replace(saved, steps=config.steps)
         trainer = cls(model, FreezeSchedule.parse(state["schedule"]), dataset, run_dir, saved,
                       meta=state.get("meta"), **kwargs)
         trainer.step = int(state["step"])
@@ -280,8 +282,8 @@ class SwapTrainer:
         `finalize=False` skips the closing checkpoint, preview and plot (for callers that train in
         slices and evaluate between them).
         """
-        total = int(steps or self.config.steps)
-        self.config.steps = total
+        total = int(steps or self.target_steps)
+        self.target_steps = total
         if not self.history:
             self._enter_stage(0, "start")
         # Stages whose step start has already passed (resume) are entered at once.
@@ -305,9 +307,13 @@ class SwapTrainer:
                 data = _StepBatches(self.dataset, self.model.identities, self.step, self.workers,
                                     self.use_multiprocessing)
                 first_epoch = self.step // chunk
-                self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first_epoch,
-                               epochs=first_epoch + epochs_left, verbose=0,
-                               callbacks=[control, *callbacks_extra])
+                with warnings.catch_warnings():
+                    # The step stream is infinite by design (a resumed run continues where it stopped);
+                    # Keras' warning that it cannot shuffle it is expected. Scoped here, not set at import.
+                    warnings.filterwarnings("ignore", message=r".*infinite PyDataset.*")
+                    self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first_epoch,
+                                   epochs=first_epoch + epochs_left, verbose=0,
+                                   callbacks=[control, *callbacks_extra])
                 if nxt is not None and (control.reason == "plateau" or
                                         (isinstance(nxt.start, int) and self.step >= nxt.start)):
                     self._enter_stage(self.stage_index + 1, control.reason or "step")
@@ -369,7 +375,7 @@ class SwapTrainer:
             "schedule": self.schedule.to_string(),
             "identities": list(self.model.identities),
             "input_size": self.model.input_size,
-            "config": self.config.to_dict(),
+            "config": {**self.config.to_dict(), "steps": self.target_steps},
             "meta": self.meta,
             "backend": keras.backend.backend(),
         }
@@ -449,7 +455,7 @@ def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
         return encoder, {"ref": encoder.name, "pretrained": None}
     if not pretrained:
         if not is_registered(encoder):
-            raise ValueError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
+            raise InputError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
         return build_encoder(parse_ref(encoder)[0], input_size=size), {"ref": encoder, "pretrained": False}
     model = load_encoder(encoder, hub=hub, trainable=True)
     source = encoder_info(model)
@@ -474,13 +480,13 @@ def resize_encoder(model, size: int):
 
     info = encoder_info(model)
     if info is None or info.spec is None:
-        raise ValueError(f"Encoder {model.name!r} carries no facezoo spec, so it cannot be rebuilt at {size} px. "
+        raise InputError(f"Encoder {model.name!r} carries no facezoo spec, so it cannot be rebuilt at {size} px. "
                          f"Train at --size {model.input_shape[1]}, or load it with zoo.load_encoder.")
     fresh = build_encoder(info.spec, input_size=size)
     try:
         fresh.set_weights(model.get_weights())
     except ValueError as exc:
-        raise ValueError(f"Encoder {info.spec.name!r} was trained at {model.input_shape[1]} px and its weights "
+        raise InputError(f"Encoder {info.spec.name!r} was trained at {model.input_shape[1]} px and its weights "
                          f"do not fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
     fresh.trainable = model.trainable
     return attach_info(fresh, info)

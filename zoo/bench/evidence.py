@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import InputError
+
 log = logging.getLogger("facezoo.evidence")
 
 ARMS = ("scratch", "frozen", "open", "staged-steps", "staged-plateau")
@@ -51,7 +53,7 @@ RESULTS_JSON = "benchmarks/results/time_to_quality.json"
 REQUIRED_KEYS = ("arm", "seed", "steps_to_threshold", "final_ssim", "curve")
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchConfig:
     """The experiment's knobs (each has a `facezoo bench time-to-quality` flag)."""
 
@@ -265,16 +267,16 @@ def summarize(records: list[dict]) -> dict:
 def validate_records(records) -> list[dict]:
     """Check the JSON schema (a list of dicts with REQUIRED_KEYS and a curve of step/ssim points)."""
     if not isinstance(records, list) or not records:
-        raise ValueError("time-to-quality results must be a non-empty list of records")
+        raise InputError("time-to-quality results must be a non-empty list of records")
     for i, r in enumerate(records):
         missing = [k for k in REQUIRED_KEYS if k not in r]
         if missing:
-            raise ValueError(f"record {i} lacks {missing}")
+            raise InputError(f"record {i} lacks {missing}")
         st = r["steps_to_threshold"]
         if st is not None and not isinstance(st, int):
-            raise ValueError(f"record {i}: steps_to_threshold must be an int or null, got {st!r}")
+            raise InputError(f"record {i}: steps_to_threshold must be an int or null, got {st!r}")
         if not r["curve"] or not all("step" in p and "ssim" in p for p in r["curve"]):
-            raise ValueError(f"record {i}: curve must be a list of {{step, ssim, ...}} points")
+            raise InputError(f"record {i}: curve must be a list of {{step, ssim, ...}} points")
     return records
 
 

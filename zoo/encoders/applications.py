@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoo.registry import register
 from zoo.spec import EncoderSpec
+from zoo.errors import InputError
 
 VARIANTS = {
     ("efficientnetv2", "b0"): ("EfficientNetV2B0", {"include_preprocessing": False}),
@@ -39,7 +40,7 @@ def build_application(spec, inputs):
     key = (spec.family, spec.variant)
     if key not in VARIANTS:
         valid = sorted(f"{f}/{v}" for f, v in VARIANTS)
-        raise ValueError(f"No keras.applications variant for family/variant {spec.family}/{spec.variant}. "
+        raise InputError(f"No keras.applications variant for family/variant {spec.family}/{spec.variant}. "
                          f"Valid: {', '.join(valid)}. Received: spec={spec.name!r}")
     constructor, extra = VARIANTS[key]
     backbone = getattr(keras.applications, constructor)(

@@ -127,6 +127,9 @@ def test_training_resolves_the_encoder_once_and_takes_a_home_folder(tmp_path, mo
     assert CountingHub.pulls == 1
     assert trainer.meta["encoder"]["revision"] == release.revision
     assert zoo.encoder_info(trainer.model.encoder).revision == release.revision
+    from zoo.training import prepare_encoder  # a loaded model passed in: its release is read off it
+    assert prepare_encoder(trainer.model.encoder, size=32)[1]["revision"] == release.revision
+    assert CountingHub.pulls == 1
 
     home = tmp_path / "home"
     snap = hub.pull("facezoo/mobilenet-face", hub=counting)

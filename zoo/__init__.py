@@ -2,6 +2,12 @@
 
 `import zoo` is cheap: Keras and TensorFlow load only when a builder or loader is first used.
 
+Layout: `registry`/`spec` (names and facts, no family imported), `encoders/` (one module per family:
+builder, block pattern and its catalogue rows, registered on import), `builder`/`loading` (models that
+carry their `EncoderInfo`), `decoders`/`swap`/`layers`, `training`/`schedule`/`optim`/`runs`,
+`pretrain`, `data/`, `convert`, `publishing` (release metadata). `bench/` holds the time-to-quality
+experiment and the quickstart report; it uses the library and is never imported by it.
+
 Examples:
     >>> import zoo
     >>> zoo.list_encoders("effnet-*")

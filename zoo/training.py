@@ -452,7 +452,11 @@ def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
     from zoo.spec import encoder_info
 
     if not isinstance(encoder, str):
-        return encoder, {"ref": encoder.name, "pretrained": None}
+        source = encoder_info(encoder)
+        info = {"ref": encoder.name, "pretrained": None}
+        if source is not None and source.repo_id:  # a model from load_encoder: record its release
+            info.update(repo_id=source.repo_id, revision=source.revision)
+        return encoder, info
     if not pretrained:
         if not is_registered(encoder):
             raise InputError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")

@@ -1,6 +1,6 @@
 """Time to quality: pretrained encoder + staged unfreezing vs scratch, frozen and open, side by side.
 
-A thin wrapper over `facezoo bench time-to-quality` (`recipes/bench.py`, library `zoo.evidence`):
+A thin wrapper over `facezoo bench time-to-quality` (`recipes/bench.py`, library `zoo.bench.evidence`):
 
     python benchmarks/time_to_quality.py                   # default small budget, 3 seeds, ~25 min on 2 CPUs
     python benchmarks/time_to_quality.py --steps 300 --size 64 --update-readme

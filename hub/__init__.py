@@ -78,7 +78,7 @@ def publish(model_or_dir, repo_id: str, *, card=None, tag: str | None = None, hu
         model_or_dir: a `keras.Model`, a `.keras` file, a Keras directory (`config.json`,
             `metadata.json`, `model.weights.h5`), or a run folder holding `encoder.keras`.
         repo_id: `namespace/name`.
-        card: None (render `model_cards/template.md` from `metadata`), markdown text, or a
+        card: None (render `hub/templates/card.md` from `metadata`), markdown text, or a
             `huggingface_hub.ModelCard`.
         tag: the release tag (e.g. "v1"); an existing tag is refused (releases are immutable).
         hub: see `get_hub`.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.constants import DEFAULT_REVISION, ENV_HOME, MANIFEST_FILE
+from zoo.errors import InputError
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "v1\n" would pass as a name.
 COMMIT_RE = re.compile(r"\A[0-9a-f]{40}\Z")
@@ -121,7 +122,7 @@ def check_repo_id(repo_id: str) -> str:
     """Return `repo_id` if it is `namespace/name` made of safe characters, else raise ValueError."""
     parts = str(repo_id).split("/")
     if len(parts) != 2 or not all(_NAME_RE.match(p) and ".." not in p for p in parts):
-        raise ValueError(
+        raise InputError(
             "A hub repository id is 'namespace/name' (letters, digits, '.', '_', '-'; e.g. "
             f"'facezoo/effnet-face-v2'). Received: repo_id={repo_id!r}")
     return repo_id
@@ -131,7 +132,7 @@ def check_revision(revision: str | None) -> str:
     """Return the revision (default "main") if it is a safe tag, branch or commit name."""
     revision = revision or DEFAULT_REVISION
     if not _REVISION_RE.match(revision) or ".." in revision:
-        raise ValueError("A revision is a tag, a branch or a 40-hex commit id (letters, digits, '.', '_', "
+        raise InputError("A revision is a tag, a branch or a 40-hex commit id (letters, digits, '.', '_', "
                          f"'-', '/'). Received: revision={revision!r}")
     return revision
 

@@ -1,10 +1,10 @@
-"""Model cards: render a release's card from `model_cards/template.md`, read a catalogue card's facts.
+"""Model cards: render a release's card from `hub/templates/card.md`, read a catalogue card's facts.
 
 A published card's YAML header (`library_name: keras`, license, tags, datasets, base_model, and a
 `model-index` only when the run measured metrics) is built with `huggingface_hub.ModelCardData`, so the
 Hub indexes it. Numbers in a card come only from `metadata["metrics"]` of a real run, and from
-`metadata["evidence"]` (the committed time-to-quality results, in a section of their own); the static
-cards in `model_cards/<name>.md` hold architecture facts and no numbers.
+`metadata["evidence"]` when the caller passed time-to-quality results (in a section of their own);
+the static cards in `model_cards/<name>.md` hold architecture facts and no numbers.
 """
 from __future__ import annotations
 
@@ -12,25 +12,13 @@ import re
 from pathlib import Path
 
 from hub.constants import CARD_FILE
+from zoo.errors import MissingFileError
 
+# The release card template is package data (`hub/templates/card.md`), so a wheel renders the same card
+# as a checkout. The catalogue's static cards stay in the checkout's `model_cards/` (read by
+# `facezoo encoders show`; absent from a wheel, where `card_facts` returns {}).
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "card.md"
 CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
-TEMPLATE = CARDS_DIR / "template.md"
-_FALLBACK_TEMPLATE = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-{{ description }}
-
-{% for key, value in facts.items() -%}
-- **{{ key }}:** {{ value }}
-{% endfor %}
-{% if metrics %}| metric | value |
-|---|---|
-{% for key, value in metrics.items() %}| {{ key }} | {{ value }} |
-{% endfor %}{% endif %}
-"""
 _FACT_RE = re.compile(r"^- \*\*(?P<key>[^*]+?):\*\*\s*(?P<value>.+)$")
 
 
@@ -104,9 +92,12 @@ def render_card(repo_id: str, metadata: dict | None = None, template_path=None) 
         corpus = {"summary": corpus}
     evidence = metadata.get("evidence") if isinstance(metadata.get("evidence"), dict) else {}
     path = Path(template_path) if template_path else TEMPLATE
-    kwargs = {"template_path": str(path)} if path.is_file() else {"template_str": _FALLBACK_TEMPLATE}
+    if not path.is_file():
+        if template_path:
+            raise MissingFileError(f"Model card template {path} does not exist; pass an existing .md file.")
+        raise RuntimeError(f"facezoo's card template {path} is missing: the install is incomplete (reinstall it).")
     card = ModelCard.from_template(
-        card_data(repo_id, metadata), **kwargs,
+        card_data(repo_id, metadata), template_path=str(path),
         title=f"{repo_id.split('/')[-1]}", repo_id=repo_id,
         description=spec.get("description") or metadata.get("description") or "A facezoo face encoder.",
         facts={k: _flat(v) for k, v in facts.items()},

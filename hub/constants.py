@@ -9,7 +9,7 @@ from __future__ import annotations
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
-# Model card, rendered from `model_cards/template.md`.
+# Model card, rendered from `hub/templates/card.md`.
 CARD_FILE = "README.md"
 # facezoo's manifest: metadata plus a sha256 for every other file of the release.
 MANIFEST_FILE = "facezoo.json"

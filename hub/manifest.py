@@ -22,6 +22,14 @@ from zoo.io import sha256_file, write_json
 RESERVED = ("format", "format_version", "files", "created", "keras_version")
 
 
+class _Label(str):
+    """A folder's name in messages (`encoder folder /x`), used as is rather than as `repo@revision`."""
+
+
+def _name(repo_id: str, revision: str | None) -> str:
+    return str(repo_id) if isinstance(repo_id, _Label) else ref(repo_id, revision)
+
+
 def file_entry(path) -> dict:
     return {"sha256": sha256_file(path), "size": os.path.getsize(path)}
 
@@ -67,47 +75,55 @@ def write_manifest(folder, manifest: dict) -> Path:
     return path
 
 
-def read_manifest(folder, repo_id: str = "?", revision: str | None = None) -> dict:
-    """Parse `facezoo.json`; a missing or malformed one is an IntegrityError naming the release."""
+def read_manifest(folder, repo_id: str = "?", revision: str | None = None, *, label: str | None = None) -> dict:
+    """Parse `facezoo.json`; a missing or malformed one is an IntegrityError naming the release
+    (or `label`, e.g. "encoder folder /x", for a folder that is not in a hub)."""
+    if label is not None:
+        repo_id, revision = _Label(label), None
     path = Path(folder) / MANIFEST_FILE
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise IntegrityError(f"{ref(repo_id, revision)} has no {MANIFEST_FILE}: it is not a facezoo "
+        raise IntegrityError(f"{_name(repo_id, revision)} has no {MANIFEST_FILE}: it is not a facezoo "
                              "release (publish it with `facezoo publish`), nothing was loaded.") from None
     except (OSError, ValueError) as exc:
-        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is unreadable ({exc}); "
+        raise IntegrityError(f"{_name(repo_id, revision)}: {MANIFEST_FILE} is unreadable ({exc}); "
                              "nothing was loaded.") from None
     if not isinstance(manifest, dict):
-        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is not a JSON object; nothing was "
+        raise IntegrityError(f"{_name(repo_id, revision)}: {MANIFEST_FILE} is not a JSON object; nothing was "
                              "loaded.")
     if manifest.get("format") != MANIFEST_FORMAT or not isinstance(manifest.get("files"), dict):
-        raise IntegrityError(f"{ref(repo_id, revision)}: {MANIFEST_FILE} is not a facezoo manifest "
+        raise IntegrityError(f"{_name(repo_id, revision)}: {MANIFEST_FILE} is not a facezoo manifest "
                              f"(format={manifest.get('format')!r}); nothing was loaded.")
     version = manifest.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise IntegrityError(f"{ref(repo_id, revision)} uses manifest format "
+        raise IntegrityError(f"{_name(repo_id, revision)} uses manifest format "
                              f"{manifest.get('format_version')}, newer than this facezoo understands "
                              f"({FORMAT_VERSION}): upgrade facezoo.")
     # Every name is checked like on write before anything is joined onto the folder: a manifest
     # must never make verification read (and echo the hash of) a file outside the release.
-    check_tree(manifest["files"], ref(repo_id, revision), MANIFEST_FILE)
+    check_tree(manifest["files"], _name(repo_id, revision), MANIFEST_FILE)
     return manifest
 
 
 def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
-                  known: dict | None = None) -> dict:
+                  known: dict | None = None, *, label: str | None = None) -> dict:
     """Check every file of a release folder against its manifest; return the manifest.
+
+    The one verifier: the hub's pulls and `zoo.load_encoder` of a local folder both call it.
 
     Args:
         folder: the release folder.
         known: optional {path: {"sha256", "size"}} from a trusted source (the local hub's commit);
             when given, `facezoo.json` itself must match it too.
+        label: how messages name the folder when it is not a hub release (default `repo@revision`).
 
     Raises:
         IntegrityError: a file is missing, extra, or differs from its recorded sha256/size.
     """
     folder = Path(folder)
+    if label is not None:
+        repo_id, revision = _Label(label), None
     if known is not None:
         _check(folder, MANIFEST_FILE, known.get(MANIFEST_FILE), repo_id, revision)
     manifest = read_manifest(folder, repo_id, revision)
@@ -115,11 +131,11 @@ def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
     present = set(list_files(folder)) - {MANIFEST_FILE} - HOST_FILES
     extra = sorted(present - set(expected))
     if extra:
-        raise IntegrityError(f"{ref(repo_id, revision)}: files not listed in {MANIFEST_FILE}: "
+        raise IntegrityError(f"{_name(repo_id, revision)}: files not listed in {MANIFEST_FILE}: "
                              f"{', '.join(extra)}; nothing was loaded.")
     for name, entry in expected.items():
         if known is not None and known.get(name, {}).get("sha256") != entry.get("sha256"):
-            raise IntegrityError(f"{ref(repo_id, revision)}: {name} in {MANIFEST_FILE} disagrees with the "
+            raise IntegrityError(f"{_name(repo_id, revision)}: {name} in {MANIFEST_FILE} disagrees with the "
                                  "hub's commit; nothing was loaded.")
         _check(folder, name, entry, repo_id, revision)
     return manifest
@@ -128,16 +144,16 @@ def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
 def _check(folder: Path, name: str, entry: dict | None, repo_id: str, revision: str | None) -> None:
     path = folder / name
     if entry is None:
-        raise IntegrityError(f"{ref(repo_id, revision)}: no recorded sha256 for {name}; nothing was loaded.")
+        raise IntegrityError(f"{_name(repo_id, revision)}: no recorded sha256 for {name}; nothing was loaded.")
     if not path.is_file():
-        raise IntegrityError(f"{ref(repo_id, revision)}: {name} is missing; nothing was loaded. "
+        raise IntegrityError(f"{_name(repo_id, revision)}: {name} is missing; nothing was loaded. "
                              "Pull again to repair the cache.")
     size = path.stat().st_size
     if "size" in entry and size != entry["size"]:
-        raise IntegrityError(f"{ref(repo_id, revision)}: {name} has {size} bytes, the manifest says "
+        raise IntegrityError(f"{_name(repo_id, revision)}: {name} has {size} bytes, the manifest says "
                              f"{entry['size']}; nothing was loaded.")
     digest = sha256_file(path)
     if digest != entry.get("sha256"):
-        raise IntegrityError(f"{ref(repo_id, revision)}: sha256 mismatch for {name} (got {digest[:12]}…, "
+        raise IntegrityError(f"{_name(repo_id, revision)}: sha256 mismatch for {name} (got {digest[:12]}…, "
                              f"expected {str(entry.get('sha256'))[:12]}…): the file was altered or corrupted; "
                              "nothing was loaded.")

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from hub.constants import (CARD_FILE, CONFIG_FILE, HDF5_MAGIC, KERAS_FILES, MANIFEST_FILE,
                            METADATA_FILE, WEIGHTS_FILE)
-from zoo.errors import FacezooError
+from zoo.errors import FacezooError, MissingFileError
 
 RUN_ENCODER_FILES = ("encoder.keras", "encoder")
 
@@ -89,7 +89,7 @@ def stage_release(model_or_dir, dest) -> dict:
         return {}
     src = Path(model_or_dir).expanduser()
     if not src.exists():
-        raise FileNotFoundError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
+        raise MissingFileError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
                                 f"({', '.join(KERAS_FILES)}) or a run folder with encoder.keras.")
     if src.is_dir() and not (src / CONFIG_FILE).is_file():
         for name in RUN_ENCODER_FILES:

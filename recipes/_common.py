@@ -6,19 +6,21 @@ import logging
 import os
 import sys
 
+from zoo.errors import FacezooError
 
-class UserError(Exception):
-    """An error the user can fix; printed as one line, without a traceback."""
+
+class UserError(FacezooError):
+    """An error in a recipe's arguments the user can fix; printed as one line, without a traceback."""
 
 
 def run_reporting_errors(fn, args) -> int:
-    """Run a recipe; turn facezoo's own errors into a clear one-line message and exit code 2."""
+    """Run a recipe; turn facezoo's own errors (the `FacezooError` tree, `UserError` included) into a
+    clear one-line message and exit code 2. Anything else is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="%(message)s")
-    from zoo.errors import FacezooError
     try:
         code = fn(args)
-    except (FacezooError, UserError, FileNotFoundError, ValueError) as exc:
+    except FacezooError as exc:
         if os.environ.get("FACEZOO_TRACEBACK"):
             raise
         print(f"facezoo: error: {exc}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Pretrains an encoder on synthetic identities (the A/B pair held out), trains the same swap model on the
 pair under five arms (scratch, frozen, open, staged-steps, staged-plateau) for several seeds, evaluates
 every K steps on held-out renders (masked SSIM/PSNR, and the share of A->B swaps an identity probe calls
-B), and writes RESULTS/time_to_quality.json|.md|.png. See `zoo.evidence`.
+B), and writes RESULTS/time_to_quality.json|.md|.png. See `zoo.bench.evidence`.
 
 Examples:
     facezoo bench time-to-quality                                # the default small budget (~25 min, 2 CPUs)
@@ -20,7 +20,7 @@ from recipes._common import UserError, main_for
 
 
 def add_arguments(parser) -> None:
-    from zoo.evidence import ARMS, BenchConfig
+    from zoo.bench.evidence import ARMS, BenchConfig
 
     d = BenchConfig()
     parser.add_argument("which", choices=("time-to-quality", "lfw"),
@@ -74,7 +74,7 @@ def run(args) -> int:
     if args.which == "lfw":
         from recipes.bench_lfw import run_lfw
         return run_lfw(args)
-    from zoo import evidence
+    from zoo.bench import evidence
 
     if args.from_json:
         path = Path(args.from_json)

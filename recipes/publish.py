@@ -22,9 +22,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--metadata", default=None,
                         help="JSON file merged into facezoo.json (spec, corpus, metrics, parent, training)")
     parser.add_argument("--card", default=None, help="markdown model card to use instead of the template")
-    parser.add_argument("--evidence", default="committed", metavar="JSON|none",
-                        help="time-to-quality results shown in the card's evidence section (default: the "
-                        "committed benchmarks/results/time_to_quality.json when present; 'none' to leave it out)")
+    parser.add_argument("--evidence", default="none", metavar="JSON|none",
+                        help="time-to-quality results to show in the card's evidence section, e.g. "
+                        "benchmarks/results/time_to_quality.json (default: none)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log more")
     add_hub_argument(parser)
 
@@ -41,11 +41,11 @@ def run(args) -> int:
             raise UserError(f"--metadata {args.metadata}: cannot read a JSON object ({exc}).") from None
     metadata = dict(metadata or {})
     if args.evidence != "none" and "evidence" not in metadata:
-        from zoo.publishing import evidence_metadata
-        if args.evidence != "committed" and not Path(args.evidence).is_file():
+        from zoo.bench.evidence import evidence_metadata
+        if not Path(args.evidence).is_file():
             raise UserError(f"--evidence {args.evidence}: no such results file. Pass a time_to_quality.json "
                             "written by `facezoo bench time-to-quality`, or 'none'.")
-        metadata["evidence"] = evidence_metadata(None if args.evidence == "committed" else args.evidence)
+        metadata["evidence"] = evidence_metadata(args.evidence)
     card = None
     if args.card:
         with open(args.card, encoding="utf-8") as f:

@@ -54,6 +54,7 @@ def run(args) -> int:
     from zoo.data.detect import FaceDetector
     from zoo.data.extract import extract
     from zoo.data.synthetic import SyntheticFaces, identity_name, write_corpus
+    from zoo.errors import DataError
     from zoo.publishing import encoder_metadata
     from zoo.training import TrainConfig, train_pair
 
@@ -78,7 +79,8 @@ def run(args) -> int:
                              largest_only=True, progress=False)
             folders[name] = out / "faces" / name
             if report.faces == 0:
-                raise RuntimeError(f"MTCNN found no face for synthetic identity {name}")
+                raise DataError(f"MTCNN found no face for synthetic identity {name} in {out / 'corpus' / name}; "
+                                "check the OpenCV/mtcnn install (`facezoo extract` on one image shows the detector's view).")
     pre_folders = {identity_name(i): folders[identity_name(i)] for i in pretrain_ids}
     pair = {"a": folders[identity_name(pair_ids[0])], "b": folders[identity_name(pair_ids[1])]}
     _say(f"   aligned faces: {sum(len(list(f.glob('*.png'))) for f in folders.values())} "
@@ -130,7 +132,7 @@ def run(args) -> int:
         "pair": {"steps": state["step"], "stages": state["stage_history"], "run": str(out / "pair")},
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
-    from zoo.report import write_report
+    from zoo.bench.report import write_report
     report = write_report(out, summary, model=trainer.model, corpus_dir=out / "corpus",
                           pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair",
                           evidence_json=args.evidence)

@@ -23,6 +23,8 @@ from pathlib import Path
 from recipes._common import UserError, add_hub_argument, main_for
 
 log = logging.getLogger("facezoo.train")
+DEFAULT_BATCH = 8
+DEFAULT_SEED = 0
 
 
 def add_arguments(parser):
@@ -52,14 +54,16 @@ def add_arguments(parser):
                        help="default plateau threshold: relative improvement between windows")
     train.add_argument("--steps", type=int, default=1000, help="total steps (default: %(default)s)")
     train.add_argument("--size", type=int, default=64, help="face size in pixels (default: %(default)s)")
-    train.add_argument("--batch-size", type=int, default=8, help="faces per identity per step")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help=f"faces per identity per step (default: {DEFAULT_BATCH}; --resume keeps the run's)")
     train.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: %(default)s)")
     train.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     train.add_argument("--preview-every", type=int, default=100, help="steps between preview grids")
     train.add_argument("--log-every", type=int, default=10, help="steps per loss record (plateau resolution)")
     train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                        help="mixed precision for GPUs (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=None,
+                       help=f"data seed (default: {DEFAULT_SEED}; --resume keeps the run's)")
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -91,7 +95,7 @@ def set_precision(precision: str) -> None:
 
 
 def run(args) -> int:
-    from zoo.training import SwapTrainer, TrainConfig, train_pair
+    from zoo.training import TrainConfig, resume_pair, train_pair
 
     folders = identity_folders(args)
     run_dir = Path(args.run)
@@ -99,12 +103,9 @@ def run(args) -> int:
     if args.resume:
         if not (run_dir / "state.json").exists():
             raise UserError(f"--resume: no run to resume in {run_dir} (no state.json).")
-        state = __import__("json").loads((run_dir / "state.json").read_text())
-        meta = state.get("meta", {})
-        folders = folders or meta.get("folders", {})
-        dataset = _dataset(folders, state["input_size"], args.batch_size, args.seed, args.workers)
-        trainer = SwapTrainer.resume(run_dir, dataset, config=TrainConfig(steps=args.steps),
-                                     workers=args.workers)
+        # The data stream comes from the run folder; the flags may only confirm it.
+        trainer = resume_pair(run_dir, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                              folders=folders or None, workers=args.workers)
     else:
         if len(folders) < 2:
             raise UserError("Give at least two identities: --a DIR --b DIR (and --identity NAME=DIR).")
@@ -113,8 +114,9 @@ def run(args) -> int:
                             "choose another --run.")
         trainer = train_pair(
             encoder=args.encoder, folders=folders, run_dir=run_dir, schedule=_schedule(args),
-            size=args.size, batch_size=args.batch_size, pretrained=args.encoder_weights == "hub",
-            hub=args.hub, decoder_width=args.decoder_width, inter=args.inter, seed=args.seed,
+            size=args.size, batch_size=DEFAULT_BATCH if args.batch_size is None else args.batch_size,
+            seed=DEFAULT_SEED if args.seed is None else args.seed, pretrained=args.encoder_weights == "hub",
+            hub=args.hub, decoder_width=args.decoder_width, inter=args.inter,
             workers=args.workers,
             config=TrainConfig(steps=args.steps, learning_rate=args.lr, chunk=args.log_every,
                                checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
@@ -137,12 +139,6 @@ def _schedule(args):
     if args.schedule_file:
         return FreezeSchedule.from_toml(args.schedule_file)
     return FreezeSchedule.parse(args.schedule, window=args.plateau_window, threshold=args.plateau_threshold)
-
-
-def _dataset(folders, size, batch_size, seed, workers):
-    from zoo.data.dataset import FaceDataset
-
-    return FaceDataset(list(folders.values()), batch_size=batch_size, size=size, seed=seed)
 
 
 def main():

@@ -36,7 +36,7 @@ def isolated_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-# --- time-to-quality records (zoo.evidence schema) for the evidence, card and report tests ---------------
+# --- time-to-quality records (zoo.bench.evidence schema) for the evidence, card and report tests ---------------
 
 def _ttq_curve(values, every=10):
     return [{"step": i * every, "ssim": v, "psnr": 10 + v, "swap_b": v, "swap_contrast": v - 0.5, "seconds": i * 2.0}
@@ -44,7 +44,7 @@ def _ttq_curve(values, every=10):
 
 
 def _ttq_records():
-    from zoo import evidence
+    from zoo.bench import evidence
 
     recs = []
     for seed in (0, 1):

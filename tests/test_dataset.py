@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from zoo.data.dataset import (ALIGNMENTS_FILE, ArraySource, FaceDataset, IdentityDataset,
-                              split_targets, template_landmarks)
+from zoo.data.dataset import (ALIGNMENTS_FILE, ArraySource, FaceDataset, split_targets,
+                              template_landmarks)
 from zoo.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,24 +153,6 @@ def test_missing_or_empty_folder_names_it(tmp_path):
     (broken / "a.png").write_bytes(b"junk")
     with pytest.raises(DataError, match="broken.*no readable images"):
         FaceDataset([broken], batch_size=2, size=32)[0]
-
-
-def test_identity_dataset_mixes_identities(tmp_path):
-    root = tmp_path / "ids"
-    for k in range(4):
-        faces = _faces(3, seed=k)
-        faces[..., 0] = k * 60  # identity in the red channel
-        _write_folder(root / f"person{k}", faces)
-    ds = IdentityDataset(root, batch_size=8, size=32, seed=1, per_identity=2, augment=False)
-    assert ds.num_identities == 4 and len(ds) == 2
-    inputs, targets, ids = ds[0]
-    assert inputs.shape == (8, 32, 32, 3) and targets.shape == (8, 32, 32, 4)
-    assert ids.dtype == np.int32 and ids.shape == (8,)
-    assert np.all(ids[0::2] == ids[1::2])  # per_identity faces of each chosen identity
-    np.testing.assert_allclose(inputs[:, 5, 5, 0] * 255, ids * 60, atol=1)
-    _assert_batches_equal(ds[1], IdentityDataset(root, 8, 32, seed=1, augment=False)[1])
-    arrays = IdentityDataset([_faces(3), _faces(2, seed=1)], batch_size=4, size=32)
-    assert set(arrays[0][2]) <= {0, 1}
 
 
 def test_no_tensorflow_under_jax_backend():

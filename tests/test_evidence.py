@@ -1,10 +1,10 @@
-"""zoo.evidence: evaluation (SSIM/PSNR/probe), thresholds, results schema, tables, plots, README block."""
+"""zoo.bench.evidence: evaluation (SSIM/PSNR/probe), thresholds, results schema, tables, plots, README block."""
 import json
 
 import numpy as np
 import pytest
 
-from zoo import evidence
+from zoo.bench import evidence
 
 
 def _faces(n, seed, level):
@@ -120,16 +120,9 @@ def test_micro_run_writes_the_schema(tmp_path):
     assert [s["trainable"] for s in staged["stages"]] == ["none", "top2", "all"]
 
 
-def test_card_metrics_from_a_results_file(tmp_path, ttq_records):
-    assert evidence.results_card_metrics(tmp_path / "missing.json") == {}
-    (tmp_path / "r.json").write_text(json.dumps(ttq_records()))
-    metrics = evidence.results_card_metrics(tmp_path / "r.json")
-    assert metrics["ttq_scratch_reached"] == 2
-
-
 def test_published_card_carries_the_evidence_table_outside_model_index(tmp_path, ttq_records):
     from hub.cards import card_data, render_card
-    from zoo.publishing import evidence_metadata
+    from zoo.bench.evidence import evidence_metadata
 
     assert evidence_metadata(tmp_path / "missing.json") == {}
     (tmp_path / "r.json").write_text(json.dumps(ttq_records()))

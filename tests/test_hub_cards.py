@@ -10,7 +10,10 @@ from hub.cards import card_facts, list_cards, render_card
 
 def test_every_catalogue_entry_has_a_card_with_facts():
     zoo = pytest.importorskip("zoo")
-    names = zoo.list_encoders()
+    from zoo.encoders import BUILTIN_SPECS
+
+    names = [spec.name for spec in BUILTIN_SPECS]  # not list_encoders(): other tests register their own
+    assert set(names) <= set(zoo.list_encoders())
     assert set(names) <= set(list_cards())
     for name in names:
         facts = card_facts(name)

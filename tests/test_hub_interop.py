@@ -46,7 +46,7 @@ def test_publish_and_pull_recipes(tiny_keras, tmp_path, capsys, isolated_home):
 def test_publish_recipe_attaches_time_to_quality_evidence(tiny_keras, tmp_path, capsys, isolated_home, ttq_records):
     import json
 
-    from zoo import evidence
+    from zoo.bench import evidence
     results = evidence.write_results(ttq_records(), tmp_path / "results" / "time_to_quality")["json"]
     where = str(tmp_path / "hubdir")
     assert cli(["publish", str(tiny_keras), "team/ev", "--tag", "v1", "--hub", where,

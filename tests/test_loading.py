@@ -86,3 +86,77 @@ def test_local_folder_is_verified(tmp_path, encoder):
     (copy / "facezoo.json").write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError):
         zoo.load_encoder(str(copy))
+
+
+def test_loaded_encoder_carries_its_spec_and_release(tmp_path, encoder):
+    local = str(tmp_path / "hub")
+    release = hub.publish(encoder, "facezoo/mobilenet-face", hub=local, tag="v1",
+                          metadata={"spec": zoo.get_spec("mobilenet-face").to_dict()})
+    info = zoo.encoder_info(zoo.load_encoder("mobilenet-face@v1", hub=local))
+    assert (info.repo_id, info.revision) == ("facezoo/mobilenet-face", release.revision)
+    assert info.spec.family == "mobilenetv3" and info.manifest["files"]["model.weights.h5"]["sha256"] == \
+        release.files["model.weights.h5"]
+    assert zoo.encoder_info(zoo.build_encoder("fs-original", input_size=32)).spec.name == "fs-original"
+
+
+class _Pairs:
+    def __getitem__(self, i):
+        x = tuple(np.random.default_rng(i).random((2, 32, 32, 3), dtype=np.float32) for _ in range(2))
+        return x, tuple(np.concatenate([a, np.ones(a.shape[:3] + (1,), np.float32)], -1) for a in x)
+
+
+def test_training_resolves_the_encoder_once_and_takes_a_home_folder(tmp_path, monkeypatch, encoder):
+    """Bug: the trainer resolved the release a second time after load_encoder (a second pull that could
+    see another `main`), and `--encoder ~/dir` failed in that second resolve."""
+    from hub.local import LocalHub
+    from zoo.training import train_pair
+
+    class CountingHub(LocalHub):  # the real local hub, counting how often it is pulled from
+        pulls = 0
+
+        def pull(self, repo_id, revision=None):
+            CountingHub.pulls += 1
+            return super().pull(repo_id, revision)
+
+    counting = CountingHub(tmp_path / "hub")
+    release = hub.publish(encoder, "facezoo/mobilenet-face", hub=counting,
+                          metadata={"spec": zoo.get_spec("mobilenet-face").to_dict()})
+    kwargs = dict(folders={"a": "unused", "b": "unused"}, run_dir=tmp_path / "run", schedule="frozen; top2@4",
+                  size=32, dataset=_Pairs(), decoder_width=16, build_only=True)
+    trainer = train_pair(encoder="mobilenet-face", hub=counting, **kwargs)
+    assert CountingHub.pulls == 1
+    assert trainer.meta["encoder"]["revision"] == release.revision
+    assert zoo.encoder_info(trainer.model.encoder).revision == release.revision
+    from zoo.training import prepare_encoder  # a loaded model passed in: its release is read off it
+    assert prepare_encoder(trainer.model.encoder, size=32)[1]["revision"] == release.revision
+    assert CountingHub.pulls == 1
+
+    home = tmp_path / "home"
+    snap = hub.pull("facezoo/mobilenet-face", hub=counting)
+    (home / "enc").mkdir(parents=True)
+    for f in Path(snap.path).iterdir():
+        (home / "enc" / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("HOME", str(home))
+    resized = train_pair(encoder="~/enc", **{**kwargs, "size": 64, "run_dir": tmp_path / "run2"})
+    assert resized.meta["encoder"]["path"] == str(home / "enc")
+    assert resized.model.input_size == 64
+    assert zoo.encoder_info(resized.model.encoder).spec.family == "mobilenetv3"
+
+
+def test_local_folder_without_manifest_or_with_extra_files_is_refused(tmp_path, encoder):
+    """Bug: a folder without facezoo.json loaded unverified, and extra files went unnoticed."""
+    import keras
+
+    plain = tmp_path / "plain"
+    keras.saving.save_model(encoder, str(plain), zipped=False)
+    with pytest.raises(IntegrityError, match="no facezoo.json"):
+        zoo.load_encoder(str(plain))
+    local = str(tmp_path / "hub")
+    hub.publish(encoder, "facezoo/mobilenet-face", hub=local)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in Path(hub.pull("facezoo/mobilenet-face", hub=local).path).iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    (copy / "extra.py").write_text("print('not listed')\n")
+    with pytest.raises(IntegrityError, match="extra.py"):
+        zoo.load_encoder(str(copy))

@@ -64,3 +64,26 @@ def test_cli_encoders_list_and_show():
     bad = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "resnet-fase"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "resnet-face" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_custom_register_before_first_lookup_keeps_the_builtins():
+    """Bug: registering a spec before any lookup hid every built-in (the registry loaded the catalogue only
+    while it was empty). Built-in families register themselves, so both are found. A fresh interpreter,
+    because this test process has looked names up already."""
+    code = ("import zoo; zoo.register(zoo.EncoderSpec(name='my-enc', family='mobilenetv3', variant='small', "
+            "input_size=64, feature_stride=32, feature_channels=576, description='mine')); "
+            "print(zoo.get_spec('effnet-face-v2').family, zoo.get_spec('my-enc').name, len(zoo.list_encoders()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    family, mine, count = out.stdout.split()
+    assert (family, mine) == ("efficientnetv2", "my-enc") and int(count) == len(REQUIRED) + 1
+
+
+def test_registry_imports_no_family():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(zoo.registry.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {m for m in imported if m and m.startswith(("zoo.encoders", "zoo.catalogue"))}

@@ -1,4 +1,4 @@
-"""zoo.report: the quickstart's report.html, its images on disk, and loading them in headless Chromium."""
+"""zoo.bench.report: the quickstart's report.html, its images on disk, and loading them in headless Chromium."""
 import json
 import re
 import shutil
@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from zoo import evidence, report
+from zoo.bench import evidence, report
 
 
 def _chromium():
@@ -40,7 +40,7 @@ def quickstart_like(tmp_path_factory):
                "pair": {"steps": 20, "stages": [{"step": 0, "trainable": "none", "reason": "start"},
                                                 {"step": 10, "trainable": "all", "reason": "step"}]}}
     from conftest import _ttq_records
-    from zoo import evidence
+    from zoo.bench import evidence
     results = evidence.write_results(_ttq_records(), out / "results" / "time_to_quality")
     html_path = report.write_report(out, summary, model=model, corpus_dir=out / "corpus",
                                     pair_ids=("id00002", "id00003"), pair_run=pair, evidence_json=results["json"])

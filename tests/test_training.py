@@ -245,3 +245,25 @@ def test_batchnorm_recalibration_matches_training_mode():
     np.testing.assert_allclose(after, train_out, atol=2e-2, rtol=2e-2)
     enc.trainable = False
     assert recalibrate_batchnorm(enc, [x]) == 0, "frozen BatchNorm layers are never touched"
+
+
+def test_resume_rebuilds_the_data_stream_from_the_run_folder(tmp_path, capsys):
+    """Bug: `facezoo train --resume` rebuilt the data from the command line's --batch-size/--seed (defaults
+    8 and 0) instead of the run's, so the resumed run silently saw other batches."""
+    from recipes.cli import main
+    from zoo.training import TrainConfig, resume_pair, train_pair
+
+    folders = _face_folders(tmp_path / "faces", images=4)
+    run = tmp_path / "run"
+    train_pair(encoder="mobilenet-face", pretrained=False, folders=folders, run_dir=run, schedule="frozen",
+               size=SIZE, batch_size=3, seed=5, decoder_width=16,
+               config=TrainConfig(steps=1, chunk=1, checkpoint_every=1, preview_every=100, tensorboard=False,
+                                  calibrate_batchnorm=False))
+    code = main(["train", "--run", str(run), "--resume", "--steps", "3", "--batch-size", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and "batch_size=3" in err and "--batch-size 8" in err and "Traceback" not in err
+    assert main(["train", "--run", str(run), "--resume", "--steps", "3", "--seed", "0"]) == 2
+    assert "seed=5" in capsys.readouterr().err
+    trainer = resume_pair(run, steps=3)  # resumed training itself: test_cli_kill_then_resume
+    assert (trainer.dataset.batch_size, trainer.dataset.seed, trainer.dataset.size) == (3, 5, SIZE)
+    assert (trainer.step, trainer.config.steps) == (1, 3)

@@ -2,12 +2,19 @@
 
 `import zoo` is cheap: Keras and TensorFlow load only when a builder or loader is first used.
 
+Layout: `registry`/`spec` (names and facts, no family imported), `encoders/` (one module per family:
+builder, block pattern and its catalogue rows, registered on import), `builder`/`loading` (models that
+carry their `EncoderInfo`), `decoders`/`swap`/`layers`, `training`/`schedule`/`optim`/`runs`,
+`pretrain`, `data/`, `convert`, `publishing` (release metadata). `bench/` holds the time-to-quality
+experiment and the quickstart report; it uses the library and is never imported by it.
+
 Examples:
     >>> import zoo
     >>> zoo.list_encoders("effnet-*")
     ['effnet-face-v1', 'effnet-face-v2']
     >>> encoder = zoo.build_encoder("mobilenet-face", input_size=64)      # random init
     >>> encoder = zoo.load_encoder("effnet-face-v2")                      # pretrained, from the hub
+    >>> zoo.encoder_info(encoder).revision                                # the commit it was pulled at
 """
 from __future__ import annotations
 
@@ -16,7 +23,9 @@ import importlib
 from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedError, ScheduleError,
                         UnknownEncoderError)
 from zoo.registry import get_spec, list_encoders, parse_ref, register
-from zoo.spec import EncoderSpec
+from zoo.spec import EncoderInfo, EncoderSpec, encoder_info
+
+from zoo import encoders as _encoders  # noqa: E402,F401 (built-in families register their rows; no Keras)
 
 # Public names provided by submodules that import Keras; resolved on first access.
 _LAZY = {
@@ -32,7 +41,7 @@ _LAZY = {
     "swap_image": "zoo.convert",
 }
 
-__all__ = ["EncoderSpec", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
+__all__ = ["EncoderSpec", "EncoderInfo", "encoder_info", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
            "UnknownEncoderError", "DataError", "get_spec", "list_encoders", "parse_ref", "register",
            *_LAZY]
 

@@ -10,6 +10,7 @@ Examples:
 from __future__ import annotations
 
 import numpy as np
+from zoo.errors import InputError
 
 MASK_MODES = ("learned", "landmark", "both")
 COLOR_MODES = ("lab", "hist", "none")
@@ -19,7 +20,7 @@ FEATHER = 0.04             # landmark mask Gaussian sigma, as a fraction of the 
 
 def check_mode(value: str, allowed, what: str) -> str:
     if value not in allowed:
-        raise ValueError(f"{what} must be one of {', '.join(allowed)}. Received: {what}={value!r}")
+        raise InputError(f"{what} must be one of {', '.join(allowed)}. Received: {what}={value!r}")
     return value
 
 

@@ -3,13 +3,34 @@
 Blocks are the family's natural units (EfficientNet MBConv blocks, ResNet bottlenecks, ConvNeXt
 blocks, MobileNet inverted residuals, faceswap conv blocks). Layers between blocks (stem, head,
 unnamed activations) join the block before them; the stem joins the first block.
+
+The family comes from the spec the encoder carries (`zoo.encoder_info`, attached by `build_encoder`
+and `load_encoder`). Only a foreign Keras model, which carries none, has its family inferred from
+its layer names.
 """
 from __future__ import annotations
 
 import re
+from zoo.errors import InputError
 
 
 def _family_pattern(model) -> str:
+    from zoo.encoders import BLOCK_PATTERNS
+    from zoo.spec import encoder_info
+
+    info = encoder_info(model)
+    if info is not None and info.spec is not None:
+        pattern = BLOCK_PATTERNS.get(info.spec.family)
+        if pattern is None:
+            raise InputError(f"Encoder {info.spec.name!r} is of family {info.spec.family!r}, which has no "
+                             f"block pattern (families with blocks: {', '.join(sorted(BLOCK_PATTERNS))}). "
+                             "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
+        return pattern
+    return _guess_pattern(model)
+
+
+def _guess_pattern(model) -> str:
+    """The block pattern with the most layer-name hits, for a Keras model that carries no spec."""
     from zoo.encoders import BLOCK_PATTERNS
 
     names = [layer.name for layer in model.layers]
@@ -19,7 +40,7 @@ def _family_pattern(model) -> str:
         if hits > best_hits:
             best, best_hits = pattern, hits
     if best is None:
-        raise ValueError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
+        raise InputError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
                          f"a known block pattern ({', '.join(sorted(set(BLOCK_PATTERNS.values())))}). "
                          "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
     return best

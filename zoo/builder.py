@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from zoo.registry import get_spec
-from zoo.spec import NORMALIZATIONS, EncoderSpec
+from zoo.spec import NORMALIZATIONS, EncoderInfo, EncoderSpec, attach_info
+from zoo.errors import InputError
 
 
 def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
@@ -15,6 +16,8 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
             architecture. For pretrained weights from a hub use `zoo.load_encoder`.
         input_size: square input size in pixels; defaults to the spec's.
         trainable: initial `trainable` flag of the whole encoder.
+
+    The model carries its spec (`zoo.encoder_info(model).spec`; no release: random or file weights).
 
     Examples:
         >>> enc = zoo.build_encoder("mobilenet-face", input_size=64)
@@ -29,10 +32,10 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     spec: EncoderSpec = get_spec(name_or_spec)
     size = int(input_size or spec.input_size)
     if size < 32 or size % 32 and spec.feature_stride >= 32:
-        raise ValueError(f"input_size for {spec.name!r} must be a multiple of 32 and at least 32. "
+        raise InputError(f"input_size for {spec.name!r} must be a multiple of 32 and at least 32. "
                          f"Received: input_size={size}")
     if spec.family not in FAMILIES:
-        raise ValueError(f"Spec {spec.name!r} names family {spec.family!r}, which has no builder. "
+        raise InputError(f"Spec {spec.name!r} names family {spec.family!r}, which has no builder. "
                          f"Valid families: {', '.join(sorted(FAMILIES))}.")
     inputs = keras.Input((size, size, spec.channels), name="face")
     mean, std = NORMALIZATIONS[spec.normalization]
@@ -42,4 +45,4 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     if weights is not None:
         model.load_weights(weights)
     model.trainable = trainable
-    return model
+    return attach_info(model, EncoderInfo(spec=spec))

@@ -33,7 +33,7 @@ import numpy as np
 
 from zoo.blend import (COLOR_MODES, FEATHER, MASK_MODES, check_mode, crop_mask, match_color, paste_face,
                        side_by_side)
-from zoo.errors import DataError, FacezooError
+from zoo.errors import DataError, FacezooError, InputError
 
 log = logging.getLogger("facezoo.convert")
 
@@ -101,7 +101,7 @@ class FaceSwapper:
         self.mask = check_mode(mask, MASK_MODES, "mask")
         self.color = check_mode(color, COLOR_MODES, "color")
         if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
+            raise InputError(f"batch_size must be >= 1. Received: batch_size={batch_size!r}")
         self.batch_size = int(batch_size)
         self.feather = float(feather)
         self.size = int(model.input_size)
@@ -152,13 +152,13 @@ def _as_landmark_list(landmarks) -> list[np.ndarray]:
         return [pts]
     if pts.ndim == 3 and pts.shape[1:] == (5, 2):
         return list(pts)
-    raise ValueError(f"landmarks must be (5, 2) or (N, 5, 2) source pixels. Received: shape {pts.shape}")
+    raise InputError(f"landmarks must be (5, 2) or (N, 5, 2) source pixels. Received: shape {pts.shape}")
 
 
 def _check_rgb(image) -> np.ndarray:
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"image must be RGB uint8 (H, W, 3). Received: {img.dtype} {img.shape}")
+        raise InputError(f"image must be RGB uint8 (H, W, 3). Received: {img.dtype} {img.shape}")
     return img
 
 
@@ -260,7 +260,7 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         frame = np.ascontiguousarray(frame, dtype=np.uint8)
         if frame.shape != (self.height, self.width, 3):
-            raise ValueError(f"frame of shape {frame.shape} for a {self.width}x{self.height} video")
+            raise InputError(f"frame of shape {frame.shape} for a {self.width}x{self.height} video")
         try:
             self.proc.stdin.write(frame.tobytes())
         except (BrokenPipeError, OSError):
@@ -463,9 +463,9 @@ def convert(model, inputs, out, to: str = "b", *, alignments=None, mask: str = "
     from zoo.data.video import is_video_path, video_info
 
     if int(every_n) < 1:
-        raise ValueError(f"every_n must be >= 1. Received: every_n={every_n!r}")
+        raise InputError(f"every_n must be >= 1. Received: every_n={every_n!r}")
     if face_index is not None and largest:
-        raise ValueError("choose either face_index or largest, not both")
+        raise InputError("choose either face_index or largest, not both")
     swapper = FaceSwapper(model, to, mask=mask, color=color, batch_size=batch_size)
     sources, roots = _expand(inputs)
     if not sources:

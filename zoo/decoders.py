@@ -7,6 +7,7 @@ upsampling + conv; optional residual blocks refine each scale. Sized by `width`,
 from __future__ import annotations
 
 import math
+from zoo.errors import InputError
 
 
 def _upscale(x, filters, prefix, i, mode):
@@ -52,10 +53,10 @@ def build_decoder(feature_shape, output_size: int, *, width: int = 128, residual
     ratio = output_size / h
     steps = round(math.log2(ratio)) if ratio >= 1 else -1
     if steps < 0 or 2 ** steps != ratio:
-        raise ValueError(f"Decoder {name!r}: output_size {output_size} must be the feature map size {h} "
+        raise InputError(f"Decoder {name!r}: output_size {output_size} must be the feature map size {h} "
                          f"times a power of two. Received: feature_shape={tuple(feature_shape)}")
     if upsample not in ("shuffle", "nearest"):
-        raise ValueError(f"upsample must be 'shuffle' or 'nearest'. Received: upsample={upsample!r}")
+        raise InputError(f"upsample must be 'shuffle' or 'nearest'. Received: upsample={upsample!r}")
     inputs = keras.Input(tuple(feature_shape), name=f"{name}_features")
     x = inputs
     filters = width
@@ -99,6 +100,6 @@ def build_inter(feature_shape, kind: str = "dense", *, channels: int = 256, bott
     elif kind == "none":
         x = layers.Identity(name=f"{name}_identity")(inputs)
     else:
-        raise ValueError(f"inter kind must be 'dense', 'conv' or 'none'. Received: kind={kind!r}")
+        raise InputError(f"inter kind must be 'dense', 'conv' or 'none'. Received: kind={kind!r}")
     model = keras.Model(inputs, x, name=name)
     return model, tuple(model.output.shape[1:])

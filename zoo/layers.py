@@ -48,37 +48,3 @@ class PixelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
-
-
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class IdentityEmbeddingFiLM(keras.layers.Layer):
-    """Per-identity feature modulation: features * (1 + gamma[id]) + beta[id].
-
-    The cost per step does not grow with the number of identities: only the rows of the batch's
-    identities are gathered.
-    """
-
-    def __init__(self, num_identities: int, channels: int, **kwargs):
-        super().__init__(**kwargs)
-        self.num_identities = int(num_identities)
-        self.channels = int(channels)
-
-    def build(self, input_shape):
-        self.gamma = self.add_weight(shape=(self.num_identities, self.channels), initializer="zeros",
-                                     name="gamma")
-        self.beta = self.add_weight(shape=(self.num_identities, self.channels), initializer="zeros",
-                                    name="beta")
-
-    def call(self, features, identity):
-        identity = ops.reshape(ops.cast(identity, "int32"), (-1,))
-        gamma = ops.take(self.gamma, identity, axis=0)
-        beta = ops.take(self.beta, identity, axis=0)
-        gamma = ops.reshape(gamma, (-1, 1, 1, self.channels))
-        beta = ops.reshape(beta, (-1, 1, 1, self.channels))
-        return features * (1.0 + ops.cast(gamma, features.dtype)) + ops.cast(beta, features.dtype)
-
-    def compute_output_shape(self, features_shape, identity_shape=None):
-        return features_shape
-
-    def get_config(self):
-        return {**super().get_config(), "num_identities": self.num_identities, "channels": self.channels}

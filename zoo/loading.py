@@ -1,13 +1,19 @@
-"""`load_encoder`: resolve a reference to an immutable hub revision, verify, then load safely."""
+"""`load_encoder`: resolve a reference to an immutable hub revision once, verify, load safely, and
+return a model that carries its spec and release (`zoo.encoder_info`), so nothing downstream resolves
+or verifies it again.
+
+Hub releases and local folders pass the same verifier (`hub.manifest.verify_folder`): every listed
+file present with its sha256, no file outside the list. A single `.keras` file has no manifest and is
+loaded as the user's own file (Keras `safe_mode` still applies).
+"""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from zoo.errors import IntegrityError, NotPublishedError, UnknownEncoderError, UnsafeModelError
-from zoo.io import sha256_file
-from zoo.registry import get_spec, is_registered, parse_ref
+from zoo.errors import IntegrityError, MissingFileError, NotPublishedError, UnknownEncoderError, UnsafeModelError
+from zoo.registry import get_spec, is_registered, parse_ref, unknown_name_message
+from zoo.spec import EncoderInfo, attach_info, spec_from_dict
 
 MANIFEST = "facezoo.json"
 
@@ -17,27 +23,21 @@ def _is_path(ref: str) -> bool:
 
 
 def verify_dir(path: Path, what: str) -> dict:
-    """Check every file listed in the folder's `facezoo.json` against its sha256; return the manifest."""
-    manifest_path = path / MANIFEST
-    if not manifest_path.exists():
-        return {}
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IntegrityError(f"{what}: {MANIFEST} is unreadable ({type(exc).__name__}); nothing was loaded.") from None
-    from hub.base import check_tree     # the hub's path check: no name may reach outside the folder
-    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
-    for name, entry in check_tree(files, what, f"{manifest_path}").items():
-        file = path / name
-        if not file.exists():
-            raise IntegrityError(f"{what}: file {name!r} listed in {MANIFEST} is missing from {path}.")
-        actual = sha256_file(file)
-        if actual != entry["sha256"]:
-            raise IntegrityError(
-                f"{what}: sha256 of {name!r} is {actual[:16]}..., but the manifest says "
-                f"{entry['sha256'][:16]}...; the file was modified or corrupted. Nothing was loaded. "
-                "Pull the release again (the cache copy is replaced) or ask the publisher.")
-    return manifest
+    """Verify a local encoder folder with the hub's verifier; return its manifest.
+
+    Raises:
+        IntegrityError: the folder has no `facezoo.json` (nothing vouches for its files), a listed file
+            is missing or differs from its sha256, or a file outside the manifest is present.
+    """
+    from hub.manifest import verify_folder
+
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise IntegrityError(
+            f"{what} has no {MANIFEST}, so nothing vouches for its files; nothing was loaded. Load a "
+            f"release folder (as `facezoo pull` or `zoo.load_encoder` leave it), publish the model first "
+            f"(`facezoo publish {path} NAMESPACE/NAME`), or pass a single .keras file.")
+    return verify_folder(path, label=what)
 
 
 def _keras_load(path: Path, what: str):
@@ -103,7 +103,7 @@ def resolve_encoder(ref: str, *, revision: str | None = None, hub=None):
     revision = revision or at
     spec = get_spec(name) if is_registered(name) else None
     if spec is None and "/" not in name:
-        raise UnknownEncoderError(get_unknown_message(name))
+        raise UnknownEncoderError(unknown_name_message(name))
     repo_id = spec.repo_id if spec else name
     revision = revision or (spec.revision if spec else None)
     what = f"encoder {ref!r} ({repo_id}@{revision or 'main'})"
@@ -123,11 +123,6 @@ def resolve_encoder(ref: str, *, revision: str | None = None, hub=None):
     return snapshot
 
 
-def get_unknown_message(name: str) -> str:
-    from zoo.registry import unknown_name_message
-    return unknown_name_message(name)
-
-
 def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = False, hub=None):
     """Load a pretrained encoder as a `keras.Model`, verified against its sha256 manifest.
 
@@ -142,7 +137,8 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
 
     The revision is resolved once to an immutable commit id; every file is checked against the
     release's sha256s (and the registry's pins) before Keras reads a byte, and Keras loads with
-    `safe_mode=True`.
+    `safe_mode=True`. The model carries its spec and release: `zoo.encoder_info(model)` gives the
+    `EncoderSpec`, the repo, the resolved commit and the verified manifest.
 
     Examples:
         >>> encoder = zoo.load_encoder("effnet-face-v2")          # latest release on the default hub
@@ -152,13 +148,25 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     if isinstance(ref, (str, os.PathLike)) and _is_path(str(ref)):
         path = Path(str(ref)).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"No encoder file or folder at {path}. Pass a registry name "
+            raise MissingFileError(f"No encoder file or folder at {path}. Pass a registry name "
                                     "(see `facezoo encoders list`), a hub repo id, or an existing path.")
-        if path.is_dir():
-            verify_dir(path, f"encoder folder {path}")
+        manifest = verify_dir(path, f"encoder folder {path}") if path.is_dir() else {}
         model = _keras_load(path, f"encoder file {path}")
+        info = EncoderInfo(spec=spec_from_dict(manifest.get("spec")) or _spec_named_like(model),
+                           manifest=manifest, path=str(path))
     else:
         snapshot = resolve_encoder(str(ref), revision=revision, hub=hub)
         model = _keras_load(snapshot.path, f"encoder {ref!r} ({snapshot.repo_id}@{snapshot.revision[:12]})")
+        name = parse_ref(str(ref))[0]
+        registered = get_spec(name) if is_registered(name) else None
+        info = EncoderInfo(spec=spec_from_dict(snapshot.manifest.get("spec")) or registered,
+                           repo_id=snapshot.repo_id, revision=snapshot.revision, manifest=snapshot.manifest)
     model.trainable = trainable
-    return model
+    return attach_info(model, info)
+
+
+def _spec_named_like(model):
+    """The registry spec of a bare `.keras` file facezoo saved (`build_encoder` names the model after
+    its spec, "mobilenet-face" -> "mobilenet_face"); None for any other model."""
+    name = str(model.name).replace("_", "-")
+    return get_spec(name) if is_registered(name) else None

@@ -11,6 +11,7 @@ import numpy as np
 from keras import ops
 
 from zoo.layers import PACKAGE
+from zoo.errors import InputError
 
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -96,7 +97,7 @@ class FaceLoss(keras.losses.Loss):
                  **kwargs):
         super().__init__(name=name, **kwargs)
         if recon not in ("mae", "mse"):
-            raise ValueError(f"recon must be 'mae' or 'mse'. Received: recon={recon!r}")
+            raise InputError(f"recon must be 'mae' or 'mse'. Received: recon={recon!r}")
         self.recon = recon
         self.ssim_weight = float(ssim_weight)
         self.ms_ssim = bool(ms_ssim)

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import InputError, MissingFileError
+
 log = logging.getLogger("facezoo.pretrain")
 
 HEADS = ("bank", "conditioned")
@@ -156,7 +158,7 @@ def build_conditioned_decoder(feature_shape, output_size: int, code_dim: int, *,
     h = int(feature_shape[0])
     steps = round(math.log2(output_size / h))
     if 2 ** steps * h != output_size:
-        raise ValueError(f"output_size {output_size} must be the feature size {h} times a power of two.")
+        raise InputError(f"output_size {output_size} must be the feature size {h} times a power of two.")
     feats = keras.Input(tuple(feature_shape), name=f"{name}_features")
     code = keras.Input((code_dim,), name=f"{name}_code")
     x = CodeFiLM(int(feature_shape[-1]), name=f"{name}_film_in")(feats, code)
@@ -191,12 +193,12 @@ def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditio
 
     _layers()
     if heads not in HEADS:
-        raise ValueError(f"heads must be one of {', '.join(HEADS)}. Received: heads={heads!r}")
+        raise InputError(f"heads must be one of {', '.join(HEADS)}. Received: heads={heads!r}")
     n = int(num_identities)
     if n < 1:
-        raise ValueError(f"num_identities must be >= 1. Received: {num_identities}")
+        raise InputError(f"num_identities must be >= 1. Received: {num_identities}")
     if heads == "bank" and n > MAX_BANK:
-        raise ValueError(f"heads='bank' builds one decoder per identity; {n} identities is too many "
+        raise InputError(f"heads='bank' builds one decoder per identity; {n} identities is too many "
                          f"(max {MAX_BANK}). Use heads='conditioned' for many identities.")
     size = int(size or encoder.input_shape[1])
     face = keras.Input((size, size, 3), name="face")
@@ -224,7 +226,7 @@ def find_encoder(model):
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.name not in ("inter",) and not layer.name.startswith("decoder"):
             return layer
-    raise ValueError(f"model {model.name!r} has no nested encoder")
+    raise InputError(f"model {model.name!r} has no nested encoder")
 
 
 def memory_per_identity(model, optimizer=None) -> dict:
@@ -293,7 +295,7 @@ def distribution_scope(mode: str | None):
         yield 1
         return
     if mode != "data-parallel":
-        raise ValueError(f"distribute must be 'data-parallel' or None. Received: {mode!r}")
+        raise InputError(f"distribute must be 'data-parallel' or None. Received: {mode!r}")
     import keras
     backend = keras.backend.backend()
     if backend == "jax":
@@ -320,7 +322,7 @@ def distribution_scope(mode: str | None):
         with strategy.scope():
             yield strategy.num_replicas_in_sync
     else:
-        raise ValueError(f"--distribute data-parallel needs the jax or tensorflow backend; this is {backend!r}.")
+        raise InputError(f"--distribute data-parallel needs the jax or tensorflow backend; this is {backend!r}.")
 
 
 _CLUSTER = {}
@@ -512,7 +514,7 @@ class Pretrainer:
 def read_state(run_dir) -> dict:
     path = Path(run_dir) / STATE
     if not path.exists():
-        raise FileNotFoundError(f"No {STATE} in {run_dir}: nothing to resume. Start without --resume.")
+        raise MissingFileError(f"No {STATE} in {run_dir}: nothing to resume. Start without --resume.")
     return json.loads(path.read_text())
 
 
@@ -571,7 +573,7 @@ def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 
 
     held_ids = [int(i) for i in held_ids]
     if not held_ids:
-        raise ValueError("evaluate_encoder needs held-out identities (--holdout K, K >= 1).")
+        raise InputError("evaluate_encoder needs held-out identities (--holdout K, K >= 1).")
     start = time.perf_counter()
     faces = _held_faces(corpus, held_ids, train_images + test_images, size)
     feature_shape = tuple(encoder.output_shape[1:])
@@ -598,7 +600,7 @@ def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 
         pools.extend([x, tr.astype(np.float32) / 255.0, te.astype(np.float32) / 255.0])
         ys.append((y, te.astype(np.float32) / 255.0))
     if not plan:
-        raise ValueError("no held-out identity has at least 2 faces to evaluate on.")
+        raise InputError("no held-out identity has at least 2 faces to evaluate on.")
     all_x = np.concatenate(pools)
     all_f = encoder.predict(all_x, batch_size=64, verbose=0)
     scores, probe = {}, ([], [], [], [])
@@ -648,7 +650,6 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
                      metrics: dict, parent: str | None, extra_training: dict | None = None) -> dict:
     """The `facezoo.json` metadata of a pretrained encoder release."""
     from zoo.data.align import TEMPLATE_NAME
-    from zoo.publishing import evidence_metadata
     spec = None
     if encoder_name:
         from zoo.registry import get_spec
@@ -665,7 +666,6 @@ def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict,
         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                     and np.isfinite(v)},
         "parent": parent,
-        "evidence": evidence_metadata(),
         "training": {"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
                      "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                      **(extra_training or {})},

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.io import atomic_write
+from zoo.errors import InputError
 
 
 def to_uint8(image) -> np.ndarray:
@@ -21,7 +22,7 @@ def write_png(path, rgb) -> Path:
 
     ok, buf = cv2.imencode(".png", cv2.cvtColor(to_uint8(rgb), cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"Could not encode PNG for {path}")
+        raise InputError(f"Could not encode PNG for {path}")
     with atomic_write(path) as f:
         f.write(buf.tobytes())
     return Path(path)

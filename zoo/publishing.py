@@ -1,43 +1,18 @@
-"""What a published encoder's `facezoo.json` says about it, assembled in one place."""
+"""What a published encoder's `facezoo.json` says about it, assembled in one place.
+
+Time-to-quality evidence enters only when the caller passes it (`zoo.bench.evidence.evidence_metadata`);
+this module reads no benchmark results, so a wheel and a checkout publish the same release.
+"""
 from __future__ import annotations
 
 import datetime
-
-RESULTS_JSON = "benchmarks/results/time_to_quality.json"
-
-
-def evidence_metadata(path=None) -> dict:
-    """The time-to-quality evidence for a card: the benchmark's per-arm metrics, the file they come from
-    and the command that reproduces them; {} when no results file exists (e.g. an installed wheel).
-
-    These numbers describe facezoo's staged-unfreezing recipe as measured by the benchmark, not the
-    weights of the release they are attached to, so cards show them in their own section and never in
-    the release's `model-index`.
-    """
-    from pathlib import Path
-
-    from zoo import evidence
-
-    path = Path(path) if path else Path(__file__).resolve().parents[1] / RESULTS_JSON
-    if not path.exists():
-        return {}
-    records = evidence.load_records(path)
-    cfg = records[0].get("config", {})
-    return {"benchmark": "time-to-quality", "source": RESULTS_JSON, "command": evidence.reproduce_command(records),
-            "setup": f"{cfg.get('encoder')} at {cfg.get('size')} px, {cfg.get('steps')} steps, "
-                     f"{len({r['seed'] for r in records})} seeds",
-            "threshold": f"{records[0].get('threshold_fraction', 0.95):.0%} of the scratch arm's SSIM gain "
-                         "(step 0 to its last step), per seed",
-            "arms": evidence.card_rows(records), "verdict": evidence.verdict(records),
-            "metrics": evidence.card_metrics(records)}
-
 
 def encoder_metadata(encoder, spec_name: str, *, corpus: dict, training: dict, metrics: dict | None = None,
                      parent: str | None = None, evidence: dict | None = None) -> dict:
     """Metadata for `hub.publish`: spec, I/O contract, corpus summary, training facts, measured metrics.
 
     Numbers in `metrics` must come from a real run; the card renders them as model-index results.
-    `evidence` defaults to `evidence_metadata()` (the committed time-to-quality results).
+    `evidence` (from `zoo.bench.evidence.evidence_metadata(path)`) enters the metadata only when passed.
     """
     import keras
 
@@ -58,5 +33,5 @@ def encoder_metadata(encoder, spec_name: str, *, corpus: dict, training: dict, m
         "metrics": dict(metrics or {}),
         "parent": parent,
         "parameters": int(encoder.count_params()),
-        "evidence": evidence_metadata() if evidence is None else evidence,
+        **({"evidence": evidence} if evidence else {}),
     }

@@ -2,35 +2,33 @@
 
 Unknown names get an error listing the closest valid names and how to see them all
 (`facezoo encoders list`), in the spirit of keras-hub's preset errors.
+
+The registry imports no family: the built-in rows register themselves from `zoo/encoders/` (imported
+by `import zoo`), like timm's `@register_model`, so a user's own `register(...)` adds to the catalogue
+and never hides it.
 """
 from __future__ import annotations
 
 import difflib
 import fnmatch
 
-from zoo.errors import UnknownEncoderError
+from zoo.errors import InputError, UnknownEncoderError
 from zoo.spec import EncoderSpec
 
 _REGISTRY: dict[str, EncoderSpec] = {}
 
 
 def register(spec: EncoderSpec, *, overwrite: bool = False) -> EncoderSpec:
-    """Add a spec to the catalogue (used by `zoo.catalogue` and by users adding their own)."""
+    """Add a spec to the catalogue (used by the families in `zoo.encoders` and by users adding their own)."""
     if spec.name in _REGISTRY and not overwrite:
-        raise ValueError(f"An encoder named {spec.name!r} is already registered; pass overwrite=True "
+        raise InputError(f"An encoder named {spec.name!r} is already registered; pass overwrite=True "
                          "to replace it.")
     _REGISTRY[spec.name] = spec
     return spec
 
 
-def _ensure_catalogue() -> None:
-    if not _REGISTRY:
-        import zoo.catalogue  # noqa: F401  (registers the built-in specs)
-
-
 def list_encoders(pattern: str = "*") -> list[str]:
     """Names of registered encoders matching a shell-style wildcard (`"effnet-*"`), sorted."""
-    _ensure_catalogue()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
@@ -46,7 +44,6 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
 
 
 def is_registered(name: str) -> bool:
-    _ensure_catalogue()
     return parse_ref(name)[0] in _REGISTRY
 
 
@@ -54,7 +51,6 @@ def get_spec(name: str) -> EncoderSpec:
     """The spec registered under `name` (a trailing `@revision` is ignored here)."""
     if isinstance(name, EncoderSpec):
         return name
-    _ensure_catalogue()
     base, _ = parse_ref(name)
     try:
         return _REGISTRY[base]

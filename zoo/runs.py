@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from zoo.errors import MissingFileError
 MODEL = "model.keras"
 ENCODER = "encoder.keras"
 STATE = "state.json"
@@ -30,7 +31,7 @@ LOSS_PLOT = "loss.png"
 def read_state(run_dir) -> dict:
     path = Path(run_dir) / STATE
     if not path.exists():
-        raise FileNotFoundError(f"No {STATE} in run folder {run_dir}: is it a `facezoo train` run? "
+        raise MissingFileError(f"No {STATE} in run folder {run_dir}: is it a `facezoo train` run? "
                                 "Start one with `facezoo train --run DIR ...`.")
     return json.loads(path.read_text())
 
@@ -57,7 +58,7 @@ def load_run(run_dir, *, compile: bool = False):
     state = read_state(run_dir)
     path = checkpoint_dir(run_dir, state) / MODEL
     if not path.exists():
-        raise FileNotFoundError(f"Run {run_dir}: checkpoint {path} is missing. The run folder is "
+        raise MissingFileError(f"Run {run_dir}: checkpoint {path} is missing. The run folder is "
                                 "incomplete; resume training or use another run.")
     model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     model.run_state = state

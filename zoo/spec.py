@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from zoo.errors import InputError
+
 # Normalisations an encoder may expect of its [0, 1] float input; applied inside the model by
 # `zoo.layers.Rescale`, so a saved encoder always takes [0, 1] faces.
 NORMALIZATIONS = {
@@ -58,7 +60,7 @@ class EncoderSpec:
 
     def __post_init__(self):
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(f"EncoderSpec {self.name!r}: normalization must be one of "
+            raise InputError(f"EncoderSpec {self.name!r}: normalization must be one of "
                              f"{sorted(NORMALIZATIONS)}. Received: normalization={self.normalization!r}")
         if not self.repo_id:
             object.__setattr__(self, "repo_id", f"facezoo/{self.name}")
@@ -82,3 +84,68 @@ class EncoderSpec:
         data = {k: v for k, v in data.items() if k in known}
         data["tags"] = tuple(data.get("tags", ()))
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What a facezoo encoder model carries about itself (cf. timm's `pretrained_cfg`).
+
+    `zoo.build_encoder` and `zoo.load_encoder` attach one to the model they return (read it with
+    `zoo.encoder_info(model)`), so the trainer, `zoo.encoder_blocks` and `resize_encoder` read the
+    family and the release from the model instead of pulling again, parsing `model.name` or guessing
+    a family from layer names. A swap model saves it in its config, so a run folder keeps it.
+
+    Attributes:
+        spec: the `EncoderSpec` of the architecture (None for a foreign Keras model).
+        repo_id: hub repository the weights came from (None: built here or loaded from a path).
+        revision: the immutable 40-hex commit the weights were pulled at (resolved once, by the loader).
+        manifest: the release's verified `facezoo.json` ({} when there is none).
+        path: the local file or folder the weights were loaded from, if any.
+    """
+
+    spec: EncoderSpec | None = None
+    repo_id: str | None = None
+    revision: str | None = None
+    manifest: dict = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def pretrained(self) -> bool:
+        return bool(self.repo_id or self.path)
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.to_dict() if self.spec else None, "repo_id": self.repo_id,
+                "revision": self.revision, "manifest": self.manifest, "path": self.path}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "EncoderInfo | None":
+        if not data:
+            return None
+        spec = spec_from_dict(data.get("spec"))
+        return cls(spec=spec, repo_id=data.get("repo_id"), revision=data.get("revision"),
+                   manifest=dict(data.get("manifest") or {}), path=data.get("path"))
+
+
+INFO_ATTR = "facezoo_info"
+
+
+def spec_from_dict(data) -> EncoderSpec | None:
+    """An `EncoderSpec` from a manifest's or a config's "spec" entry; None when absent or not a spec."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return EncoderSpec.from_dict(data)
+    except (TypeError, ValueError):
+        return None
+
+
+def encoder_info(model) -> EncoderInfo | None:
+    """The `EncoderInfo` a facezoo encoder carries; None for a model facezoo did not build or load."""
+    return getattr(model, INFO_ATTR, None)
+
+
+def attach_info(model, info: EncoderInfo | None):
+    """Attach `info` to `model` (returned, for chaining)."""
+    if info is not None:
+        object.__setattr__(model, INFO_ATTR, info)
+    return model

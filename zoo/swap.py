@@ -2,7 +2,8 @@
 
 `SwapModel` is a Functional model with one input and one output per identity, so the standard
 `compile()`/`fit()` train every identity's reconstruction at once, and `swap(images, to=...)`
-sends any face through another identity's decoder.
+sends any face through another identity's decoder. Its config keeps the encoder's `EncoderInfo`
+(spec and release), so an encoder loaded back from a run folder still carries them.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from zoo.decoders import build_decoder, build_inter
+from zoo.errors import InputError
 from zoo.layers import PACKAGE
 
 _IDENTITY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -21,12 +23,12 @@ _IDENTITY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 def _check_identities(identities) -> list[str]:
     identities = [str(i) for i in identities]
     if len(identities) < 1:
-        raise ValueError("A swap model needs at least one identity. Received: identities=[]")
+        raise InputError("A swap model needs at least one identity. Received: identities=[]")
     if len(set(identities)) != len(identities):
-        raise ValueError(f"Identity names must be unique. Received: identities={identities}")
+        raise InputError(f"Identity names must be unique. Received: identities={identities}")
     for name in identities:
         if not _IDENTITY_NAME.match(name):
-            raise ValueError(f"Identity name {name!r} must be letters, digits, '_', '.', '-'.")
+            raise InputError(f"Identity name {name!r} must be letters, digits, '_', '.', '-'.")
     return identities
 
 
@@ -56,8 +58,12 @@ class SwapModel(keras.Model):
         return int(self.encoder.input_shape[1])
 
     def get_config(self):
+        from zoo.spec import encoder_info
+
+        info = encoder_info(self.encoder)
         return {
             "name": self.name,
+            "encoder_info": info.to_dict() if info else None,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "inter": keras.saving.serialize_keras_object(self.inter),
             "decoders": {k: keras.saving.serialize_keras_object(v) for k, v in self.decoders.items()},
@@ -65,8 +71,11 @@ class SwapModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        from zoo.spec import EncoderInfo, attach_info
+
         config = dict(config)
         encoder = keras.saving.deserialize_keras_object(config.pop("encoder"), custom_objects)
+        attach_info(encoder, EncoderInfo.from_dict(config.pop("encoder_info", None)))
         inter = keras.saving.deserialize_keras_object(config.pop("inter"), custom_objects)
         decoders = {k: keras.saving.deserialize_keras_object(v, custom_objects)
                     for k, v in config.pop("decoders").items()}
@@ -75,7 +84,7 @@ class SwapModel(keras.Model):
     def decode(self, images, identity: str, batch_size: int = 32) -> np.ndarray:
         """Encode faces and decode them as `identity`: (B, H, W, 4) float32 numpy (RGB + mask)."""
         if identity not in self.decoders:
-            raise ValueError(f"Unknown identity {identity!r}; this model has {self.identities}.")
+            raise InputError(f"Unknown identity {identity!r}; this model has {self.identities}.")
         images = np.asarray(images)
         if images.dtype == np.uint8:
             images = images.astype("float32") / 255.0

@@ -5,6 +5,9 @@ used as is. Between stages the encoder's `trainable` flags change, the model is 
 fresh optimizer, and the optimizer state of variables that were already training is carried over
 (see `zoo.optim`). A callback records each chunk's mean loss, ends a stage at its step or when the
 plateau trigger fires, and writes checkpoints and previews.
+
+`train_pair` builds a run (the encoder is loaded once; its spec and release travel on the model, see
+`zoo.encoder_info`); `resume_pair` continues one from its folder alone, data stream included.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import dataclasses
 import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,22 +24,19 @@ import keras
 import numpy as np
 
 from zoo import runs
+from zoo.errors import InputError
 from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage
 
 log = logging.getLogger("facezoo.train")
 
-# Our step stream is infinite by design (a resumed run continues where it stopped); Keras warns that
-# it cannot shuffle it, which is expected and not the user's concern.
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", message=r".*infinite PyDataset.*")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Knobs of a swap training run (all have CLI flags in `facezoo train`)."""
+    """Knobs of a swap training run (all have CLI flags in `facezoo train`); frozen: a trainer never
+    changes the config it was given (`train(steps)` keeps its own target)."""
 
     steps: int = 1000
     learning_rate: float = 2e-4
@@ -190,6 +191,7 @@ class SwapTrainer:
         self.dataset = dataset
         self.run_dir = Path(run_dir)
         self.config = config or TrainConfig()
+        self.target_steps = int(self.config.steps)  # the total `train()` runs to; recorded in state.json
         self.meta = dict(meta or {})
         self.workers = workers
         self.use_multiprocessing = use_multiprocessing
@@ -216,7 +218,7 @@ class SwapTrainer:
         saved = TrainConfig(**{k: v for k, v in state.get("config", {}).items()
                                if k in {f.name for f in dataclasses.fields(TrainConfig)}})
         if config is not None:
-            saved.steps = config.steps
+            saved = dataclasses.replace(saved, steps=config.steps)
         trainer = cls(model, FreezeSchedule.parse(state["schedule"]), dataset, run_dir, saved,
                       meta=state.get("meta"), **kwargs)
         trainer.step = int(state["step"])
@@ -280,8 +282,8 @@ class SwapTrainer:
         `finalize=False` skips the closing checkpoint, preview and plot (for callers that train in
         slices and evaluate between them).
         """
-        total = int(steps or self.config.steps)
-        self.config.steps = total
+        total = int(steps or self.target_steps)
+        self.target_steps = total
         if not self.history:
             self._enter_stage(0, "start")
         # Stages whose step start has already passed (resume) are entered at once.
@@ -305,9 +307,13 @@ class SwapTrainer:
                 data = _StepBatches(self.dataset, self.model.identities, self.step, self.workers,
                                     self.use_multiprocessing)
                 first_epoch = self.step // chunk
-                self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first_epoch,
-                               epochs=first_epoch + epochs_left, verbose=0,
-                               callbacks=[control, *callbacks_extra])
+                with warnings.catch_warnings():
+                    # The step stream is infinite by design (a resumed run continues where it stopped);
+                    # Keras' warning that it cannot shuffle it is expected. Scoped here, not set at import.
+                    warnings.filterwarnings("ignore", message=r".*infinite PyDataset.*")
+                    self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first_epoch,
+                                   epochs=first_epoch + epochs_left, verbose=0,
+                                   callbacks=[control, *callbacks_extra])
                 if nxt is not None and (control.reason == "plateau" or
                                         (isinstance(nxt.start, int) and self.step >= nxt.start)):
                     self._enter_stage(self.stage_index + 1, control.reason or "step")
@@ -369,7 +375,7 @@ class SwapTrainer:
             "schedule": self.schedule.to_string(),
             "identities": list(self.model.identities),
             "input_size": self.model.input_size,
-            "config": self.config.to_dict(),
+            "config": {**self.config.to_dict(), "steps": self.target_steps},
             "meta": self.meta,
             "backend": keras.backend.backend(),
         }
@@ -434,44 +440,60 @@ class SwapTrainer:
 
 
 def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
-    """An encoder at `size`: loaded from a hub (resized if needed) or built from scratch.
+    """An encoder at `size`: loaded from a hub or a path (resized if needed) or built from scratch.
 
-    Returns (encoder, info) where info records what was loaded, for state.json and cards.
+    The release is resolved once, by `load_encoder`; what it resolved travels on the model
+    (`zoo.encoder_info`) and is read from there. Returns (encoder, info) where info records what was
+    loaded, for state.json and cards.
     """
     from zoo.builder import build_encoder
-    from zoo.loading import load_encoder, resolve_encoder
+    from zoo.loading import load_encoder
     from zoo.registry import is_registered, parse_ref
+    from zoo.spec import encoder_info
 
     if not isinstance(encoder, str):
-        return encoder, {"ref": encoder.name, "pretrained": None}
+        source = encoder_info(encoder)
+        info = {"ref": encoder.name, "pretrained": None}
+        if source is not None and source.repo_id:  # a model from load_encoder: record its release
+            info.update(repo_id=source.repo_id, revision=source.revision)
+        return encoder, info
     if not pretrained:
         if not is_registered(encoder):
-            raise ValueError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
+            raise InputError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
         return build_encoder(parse_ref(encoder)[0], input_size=size), {"ref": encoder, "pretrained": False}
-    info = {"ref": encoder, "pretrained": True}
     model = load_encoder(encoder, hub=hub, trainable=True)
-    if not encoder.endswith(".keras") and not os.path.exists(encoder):
-        snap = resolve_encoder(encoder, hub=hub)
-        info.update(repo_id=snap.repo_id, revision=snap.revision)
+    source = encoder_info(model)
+    info = {"ref": encoder, "pretrained": True}
+    if source.repo_id:
+        info.update(repo_id=source.repo_id, revision=source.revision)
+    if source.path:
+        info.update(path=source.path)
     if int(model.input_shape[1]) != size:
         model = resize_encoder(model, size)
     return model, info
 
 
 def resize_encoder(model, size: int):
-    """Rebuild an encoder at another input size and copy its weights (convolutional backbones)."""
-    from zoo.builder import build_encoder
-    from zoo.registry import get_spec
+    """Rebuild an encoder at another input size and copy its weights (convolutional backbones).
 
-    name = model.name.replace("_", "-")
-    spec = get_spec(name)
-    fresh = build_encoder(spec, input_size=size)
+    The architecture comes from the spec the encoder carries; the copy carries the same spec and
+    release (its weights are the release's).
+    """
+    from zoo.builder import build_encoder
+    from zoo.spec import attach_info, encoder_info
+
+    info = encoder_info(model)
+    if info is None or info.spec is None:
+        raise InputError(f"Encoder {model.name!r} carries no facezoo spec, so it cannot be rebuilt at {size} px. "
+                         f"Train at --size {model.input_shape[1]}, or load it with zoo.load_encoder.")
+    fresh = build_encoder(info.spec, input_size=size)
     try:
         fresh.set_weights(model.get_weights())
     except ValueError as exc:
-        raise ValueError(f"Encoder {name!r} was trained at {model.input_shape[1]} px and its weights do not "
-                         f"fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
-    return fresh
+        raise InputError(f"Encoder {info.spec.name!r} was trained at {model.input_shape[1]} px and its weights "
+                         f"do not fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
+    fresh.trainable = model.trainable
+    return attach_info(fresh, info)
 
 
 def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, batch_size: int = 8,
@@ -492,8 +514,7 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     enc, info = prepare_encoder(encoder, size=size, pretrained=pretrained, hub=hub)
     schedule.validate(enc)  # fail before building decoders or reading data
     if dataset is None:
-        from zoo.data.dataset import FaceDataset
-        dataset = FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
+        dataset = pair_dataset(folders, size=size, batch_size=batch_size, seed=seed)
     model = build_swap_model(enc, identities=list(folders), decoder_width=decoder_width, inter=inter)
     meta = {"encoder": info, "folders": {k: str(v) for k, v in folders.items()}, "batch_size": batch_size,
             "seed": seed, "decoder_width": decoder_width, "inter": inter}
@@ -502,3 +523,45 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     if not build_only:
         trainer.train()
     return trainer
+
+
+def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
+    """The training stream of a swap run: one `FaceDataset` over the identities' face folders."""
+    from zoo.data.dataset import FaceDataset
+
+    return FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
+
+
+def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
+                folders: dict | None = None, workers: int = 1) -> SwapTrainer:
+    """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
+
+    The data stream is rebuilt from the run's saved face folders, batch size, seed and size, so the
+    resumed run sees exactly the batches it would have seen without the interruption. `batch_size`,
+    `seed` and `folders` may be passed only to confirm the saved values: a different value is a
+    `RunError` naming both, raised before anything is loaded. `steps` sets the new total.
+    """
+    from zoo.errors import RunError
+
+    state = runs.read_state(run_dir)
+    meta = state.get("meta") or {}
+    saved_folders = {str(k): str(v) for k, v in (meta.get("folders") or {}).items()}
+    missing = [key for key in ("batch_size", "seed") if key not in meta]
+    if missing or not saved_folders:
+        raise RunError(f"Run {run_dir} does not record its data stream ({', '.join(missing) or 'folders'} "
+                       "missing from state.json meta), so it cannot be resumed exactly. Start a new run.")
+    for key, asked in (("batch_size", batch_size), ("seed", seed)):
+        if asked is not None and int(asked) != int(meta[key]):
+            flag = "--" + key.replace("_", "-")
+            raise RunError(f"Run {run_dir} was trained with {key}={meta[key]}, but {flag} {asked} was given: a "
+                           f"resumed run keeps its data stream. Drop {flag} (or pass {meta[key]}), or start a "
+                           "new run in another folder.")
+    if folders:
+        asked = {str(k): str(Path(v).resolve()) for k, v in folders.items()}
+        if asked != {k: str(Path(v).resolve()) for k, v in saved_folders.items()}:
+            raise RunError(f"Run {run_dir} was trained on face folders {saved_folders}, but {dict(folders)} was "
+                           "given: a resumed run keeps its data. Drop the folder flags to use the saved ones.")
+    dataset = pair_dataset(saved_folders, size=int(state["input_size"]), batch_size=int(meta["batch_size"]),
+                           seed=int(meta["seed"]))
+    config = TrainConfig(steps=int(steps)) if steps is not None else None
+    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers)

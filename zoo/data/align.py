@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import numpy as np
+from zoo.errors import InputError
 
 TEMPLATE_NAME = "facezoo-5pt-v1"
 POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # image-left first
@@ -32,7 +33,7 @@ _TEMPLATE.setflags(write=False)
 def check_size(size) -> int:
     """Validate a crop size: an int in [MIN_SIZE, MAX_SIZE]."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"crop size must be an integer from {MIN_SIZE} to {MAX_SIZE} px. "
+        raise InputError(f"crop size must be an integer from {MIN_SIZE} to {MAX_SIZE} px. "
                          f"Received: size={size!r}")
     return int(size)
 
@@ -55,14 +56,14 @@ def estimate_similarity(src_pts, dst_pts) -> np.ndarray:
     src = np.asarray(src_pts, dtype=np.float64).reshape(-1, 2)
     dst = np.asarray(dst_pts, dtype=np.float64).reshape(-1, 2)
     if src.shape != dst.shape or len(src) < 2:
-        raise ValueError(f"need two equal sets of at least 2 points. Received: {src.shape} and {dst.shape}")
+        raise InputError(f"need two equal sets of at least 2 points. Received: {src.shape} and {dst.shape}")
     if not (np.isfinite(src).all() and np.isfinite(dst).all()):
-        raise ValueError("landmarks contain NaN or infinity")
+        raise InputError("landmarks contain NaN or infinity")
     src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
     src_var = (src_c ** 2).sum() / len(src)
     if src_var <= 1e-12:
-        raise ValueError("source landmarks are all at one point; cannot estimate a transform")
+        raise InputError("source landmarks are all at one point; cannot estimate a transform")
     cov = dst_c.T @ src_c / len(src)
     u, s, vt = np.linalg.svd(cov)
     d = np.ones(2)
@@ -111,11 +112,11 @@ def align_face(image: np.ndarray, landmarks, size: int = 256, *, border: str = "
     size = check_size(size)
     pts = np.asarray(landmarks, dtype=np.float64)
     if pts.shape != (5, 2):
-        raise ValueError(f"landmarks must have shape (5, 2). Received: {pts.shape}")
+        raise InputError(f"landmarks must have shape (5, 2). Received: {pts.shape}")
     matrix = estimate_similarity(pts, template_landmarks(size))
     mode = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT}.get(border)
     if mode is None:
-        raise ValueError(f"border must be 'reflect' or 'constant'. Received: border={border!r}")
+        raise InputError(f"border must be 'reflect' or 'constant'. Received: border={border!r}")
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=mode)
     return crop, matrix
 

@@ -26,6 +26,7 @@ import math
 
 import cv2
 import numpy as np
+from zoo.errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,12 +60,12 @@ class AugmentConfig:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"AugmentConfig.{field.name} must be a finite number >= 0; "
+                raise InputError(f"AugmentConfig.{field.name} must be a finite number >= 0; "
                                  f"received {value!r}")
         if not 0 <= self.flip <= 1:
-            raise ValueError(f"AugmentConfig.flip is a probability in [0, 1]; received {self.flip!r}")
+            raise InputError(f"AugmentConfig.flip is a probability in [0, 1]; received {self.flip!r}")
         if self.warp_grid < 2:
-            raise ValueError(f"AugmentConfig.warp_grid must be >= 2; received {self.warp_grid!r}")
+            raise InputError(f"AugmentConfig.warp_grid must be >= 2; received {self.warp_grid!r}")
 
 
 DEFAULT = AugmentConfig()
@@ -85,7 +86,7 @@ def _mask_uint8(mask, shape) -> np.ndarray:
     if mask.ndim == 3:
         mask = mask[..., 0]
     if mask.shape != shape:
-        raise ValueError(f"mask shape {mask.shape} does not match the image's {shape}")
+        raise InputError(f"mask shape {mask.shape} does not match the image's {shape}")
     return _to_uint8(mask)
 
 
@@ -178,12 +179,12 @@ def augment_pair(image: np.ndarray, mask, rng: np.random.Generator, size_out: in
     config = DEFAULT if config is None else config
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be (H, W, 3) RGB; received shape {image.shape}")
+        raise InputError(f"image must be (H, W, 3) RGB; received shape {image.shape}")
     mask = _mask_uint8(mask, image.shape[:2])
     size_out = int(size_out)
     height, width = image.shape[:2]
     if height != width:
-        raise ValueError(f"image must be a square aligned crop; received {width}x{height}")
+        raise InputError(f"image must be a square aligned crop; received {width}x{height}")
 
     # Fixed draw order: transform (4), flip (1), colour (4), warp noise (2*G*G).
     geo = rng.uniform(-1.0, 1.0, size=4)

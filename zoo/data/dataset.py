@@ -13,9 +13,6 @@ Batch structure of `FaceDataset(sources=[A, B, ...])`, batch `i` (B = batch_size
                                         face mask (channel 3); `split_targets(y_k)` splits them.
 The tuples always have one entry per source, even for a single source.
 
-`IdentityDataset(sources)` mixes many identities per batch for pretraining:
-    (inputs (B, S, S, 3), targets (B, S, S, 4), identity_ids (B,) int32)
-
 Examples:
     >>> ds = FaceDataset(["faces/alice", "faces/bob"], batch_size=16, size=64, seed=1)
     >>> (x_a, x_b), (y_a, y_b) = ds[0]
@@ -39,7 +36,7 @@ import numpy as np
 from zoo.data.align import template_landmarks as _align_template
 from zoo.data.augment import NONE, AugmentConfig, augment_pair
 from zoo.data.masks import landmark_mask
-from zoo.errors import DataError
+from zoo.errors import DataError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +60,23 @@ def read_face(path) -> np.ndarray:
     path = Path(path)
     try:
         if path.stat().st_size == 0:
-            raise ValueError("zero-byte file")
+            raise InputError("zero-byte file")
     except OSError as exc:
-        raise ValueError(f"cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"cannot read: {exc.strerror or exc}") from None
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ValueError("not a readable image (corrupt, truncated, too large or unknown format)")
+        raise InputError("not a readable image (corrupt, truncated, too large or unknown format)")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise ValueError(f"unsupported pixel type {image.dtype}")
+        raise InputError(f"unsupported pixel type {image.dtype}")
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     if image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    raise ValueError(f"unsupported channel count {image.shape[2]}")
+    raise InputError(f"unsupported channel count {image.shape[2]}")
 
 
 def _resize_landmarks(landmarks: np.ndarray, shape, size: int) -> np.ndarray:
@@ -120,7 +117,7 @@ class ArraySource:
         if image.dtype != np.uint8:
             image = np.clip(np.asarray(image, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image {index} has shape {image.shape}; expected (H, W, 3) RGB")
+            raise InputError(f"image {index} has shape {image.shape}; expected (H, W, 3) RGB")
         return image, None if self.landmarks is None else self.landmarks[index]
 
     def describe(self, index: int) -> str:
@@ -397,59 +394,3 @@ class FaceDataset(_Base):
             xs.append(inputs)
             ys.append(targets)
         return tuple(xs), tuple(ys)
-
-
-class IdentityDataset(_Base):
-    """Pretraining batches that mix many identities, with their integer labels.
-
-    Args:
-        sources: a list of identities (folders / `ArraySource`s / arrays; the label is the list
-            position), or one root folder whose subfolders are the identities (sorted by name).
-        per_identity: faces drawn per chosen identity (2+ gives positive pairs for metric losses);
-            the batch holds batch_size // per_identity identities (with replacement across batches).
-        steps_per_epoch: default: total faces / batch_size.
-        Others as `FaceDataset`.
-
-    Returns per batch `(inputs (B, S, S, 3), targets (B, S, S, 4), identity_ids (B,) int32)`.
-    Note: Keras' `fit` reads a 3-tuple as (x, y, sample_weight); a custom train step should unpack it.
-    """
-
-    _stream = 2
-
-    def __init__(self, sources, batch_size, size, steps_per_epoch=None, seed=0, augment=True,
-                 per_identity=2, workers=1, use_multiprocessing=False, max_queue_size=10,
-                 cache=True, mask_feather=0.04):
-        if isinstance(sources, (str, os.PathLike)):
-            root = Path(sources)
-            if not root.is_dir():
-                raise DataError(f"identity root folder {str(root)!r} does not exist; give a folder "
-                                "with one subfolder of aligned faces per identity")
-            sources = sorted(p for p in root.iterdir() if p.is_dir())
-            if not sources:
-                raise DataError(f"identity root folder {str(root)!r} has no subfolders; put each "
-                                "identity's faces in its own subfolder")
-        self.names = [str(s) if isinstance(s, (str, os.PathLike)) else getattr(s, "name", str(i))
-                      for i, s in enumerate(sources)]
-        super().__init__(sources, batch_size, size, steps_per_epoch, seed, augment, workers,
-                         use_multiprocessing, max_queue_size, cache, mask_feather)
-        self.per_identity = max(1, min(int(per_identity), self.batch_size))
-        self.num_identities = len(self.sources)
-
-    def __len__(self) -> int:
-        if self.steps_per_epoch is not None:
-            return self.steps_per_epoch
-        return max(1, math.ceil(sum(len(s) for s in self.sources) / self.batch_size))
-
-    def __getitem__(self, index):
-        index = self._check_index(index)
-        rng = self._rng(index, 0)
-        groups = math.ceil(self.batch_size / self.per_identity)
-        identities = rng.integers(0, self.num_identities, size=groups)
-        picks = []
-        for k in identities:
-            faces = rng.integers(0, len(self.sources[k]), size=self.per_identity)
-            picks.extend((int(k), int(f)) for f in faces)
-        picks = picks[:self.batch_size]
-        samples = [self._sample(k, face, self._rng(index, j, 1)) for j, (k, face) in enumerate(picks)]
-        inputs, targets = self._stack(samples)
-        return inputs, targets, np.array([k for k, _ in picks], np.int32)

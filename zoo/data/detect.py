@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, InputError
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _rows_to_faces(rows: np.ndarray) -> list[Face]:
 def _as_rgb_uint8(image) -> np.ndarray:
     img = np.asarray(image)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"detector input must be RGB uint8 (H, W, 3). Received: {img.dtype} {img.shape}")
+        raise InputError(f"detector input must be RGB uint8 (H, W, 3). Received: {img.dtype} {img.shape}")
     return np.ascontiguousarray(img)
 
 
@@ -171,7 +171,7 @@ class FaceDetector:
 
     def __post_init__(self):
         if self.mode not in ("auto", "inprocess", "worker"):
-            raise ValueError(f"mode must be 'auto', 'inprocess' or 'worker'. Received: mode={self.mode!r}")
+            raise InputError(f"mode must be 'auto', 'inprocess' or 'worker'. Received: mode={self.mode!r}")
         self._core = None
         self._proc = None
 

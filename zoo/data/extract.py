@@ -36,7 +36,7 @@ import numpy as np
 from zoo.data.align import TEMPLATE_NAME, align_face, check_size, transform_points
 from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, list_images, read_image, write_image
 from zoo.data.video import VIDEO_EXTENSIONS, is_video_path, iter_frames, video_info
-from zoo.errors import DataError
+from zoo.errors import DataError, InputError
 from zoo.io import atomic_write, fsync_dir, sha256_file
 
 log = logging.getLogger(__name__)
@@ -221,10 +221,10 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
 
     size = check_size(size)
     if int(every_n) < 1 or int(batch_size) < 1 or int(min_size) < 1:
-        raise ValueError(f"every_n, batch_size and min_size must be >= 1. Received: every_n={every_n}, "
+        raise InputError(f"every_n, batch_size and min_size must be >= 1. Received: every_n={every_n}, "
                          f"batch_size={batch_size}, min_size={min_size}")
     if not 0.0 <= float(min_score) <= 1.0:
-        raise ValueError(f"min_score must be in [0, 1]. Received: min_score={min_score}")
+        raise InputError(f"min_score must be in [0, 1]. Received: min_score={min_score}")
     select = "largest" if largest_only else select
     if select not in SELECT_MODES:
         raise DataError(f"select must be one of {', '.join(SELECT_MODES)}. Received: select={select!r}")

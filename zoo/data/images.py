@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, InputError
 
 # Refuse images above this many pixels before decoding (a 20000x20000 header would need 1.2 GB).
 MAX_PIXELS = int(os.environ.get("FACEZOO_MAX_PIXELS", 64_000_000))
@@ -201,11 +201,11 @@ def encode_image(rgb: np.ndarray, ext: str = ".png") -> bytes:
 
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim not in (2, 3):
-        raise ValueError(f"expected an RGB uint8 (H, W, 3) array. Received: {rgb.dtype} {rgb.shape}")
+        raise InputError(f"expected an RGB uint8 (H, W, 3) array. Received: {rgb.dtype} {rgb.shape}")
     bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     ok, buf = cv2.imencode(ext, bgr)
     if not ok:
-        raise ValueError(f"OpenCV cannot encode {ext!r} images")
+        raise InputError(f"OpenCV cannot encode {ext!r} images")
     return buf.tobytes()
 
 

@@ -16,6 +16,7 @@ import math
 
 import cv2
 import numpy as np
+from zoo.errors import InputError
 
 # Face extent relative to the landmarks, in units of the eye-to-mouth distance (along the face's
 # vertical axis) and of the eye distance (across it). Chosen from ordinary face proportions.
@@ -27,7 +28,7 @@ CHEEK = 1.05        # half width of the mask
 def _as_landmarks(landmarks) -> np.ndarray:
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (5, 2) or not np.all(np.isfinite(points)):
-        raise ValueError(f"landmarks must be 5 finite (x, y) points; received shape {points.shape}")
+        raise InputError(f"landmarks must be 5 finite (x, y) points; received shape {points.shape}")
     return points
 
 
@@ -40,7 +41,7 @@ def face_ellipse(landmarks) -> tuple[tuple[float, float], tuple[float, float], f
     eye_to_mouth = float(np.hypot(*down))
     eye_distance = float(np.hypot(*(points[1] - points[0])))
     if eye_to_mouth < 1e-6 or eye_distance < 1e-6:
-        raise ValueError("landmarks are degenerate: eyes and mouth (or both eyes) coincide")
+        raise InputError("landmarks are degenerate: eyes and mouth (or both eyes) coincide")
     down /= eye_to_mouth
     top, bottom = -FOREHEAD * eye_to_mouth, (1.0 + CHIN) * eye_to_mouth
     centre = eyes + down * (top + bottom) / 2

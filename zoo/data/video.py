@@ -13,6 +13,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from zoo.data.images import SkipReason
+from zoo.errors import InputError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
                               ".flv", ".ts", ".mts", ".3gp", ".ogv"})
@@ -71,7 +72,7 @@ def iter_frames(path, every_n: int = 1, *, start: int = 0) -> Iterator[tuple[int
     import cv2
 
     if int(every_n) < 1:
-        raise ValueError(f"every_n must be >= 1. Received: every_n={every_n!r}")
+        raise InputError(f"every_n must be >= 1. Received: every_n={every_n!r}")
     every_n = int(every_n)
     cap = _open(path)
     try:

@@ -2,9 +2,14 @@
 
 Each variant is a row: the application constructor and the extra keyword arguments it needs.
 The backbone is built on our normalised input tensor so its layers sit flat in the encoder
-(freezing by block then reaches every layer).
+(freezing by block then reaches every layer). The catalogue rows of these families (`SPECS`) sit
+here too and register themselves on import, as keras-hub's presets do; the registry imports no family.
 """
 from __future__ import annotations
+
+from zoo.registry import register
+from zoo.spec import EncoderSpec
+from zoo.errors import InputError
 
 VARIANTS = {
     ("efficientnetv2", "b0"): ("EfficientNetV2B0", {"include_preprocessing": False}),
@@ -35,9 +40,42 @@ def build_application(spec, inputs):
     key = (spec.family, spec.variant)
     if key not in VARIANTS:
         valid = sorted(f"{f}/{v}" for f, v in VARIANTS)
-        raise ValueError(f"No keras.applications variant for family/variant {spec.family}/{spec.variant}. "
+        raise InputError(f"No keras.applications variant for family/variant {spec.family}/{spec.variant}. "
                          f"Valid: {', '.join(valid)}. Received: spec={spec.name!r}")
     constructor, extra = VARIANTS[key]
     backbone = getattr(keras.applications, constructor)(
         weights=None, include_top=False, input_tensor=inputs, **extra)
     return backbone.output
+
+
+# The built-in catalogue rows of these families: data only, registered below.
+SPECS = (
+    EncoderSpec(
+        name="effnet-face-v2", family="efficientnetv2", variant="b0", input_size=128,
+        feature_stride=32, feature_channels=1280, normalization="symmetric",
+        description="EfficientNetV2-B0 (5.9M params), the default face encoder; fast to train.",
+        tags=("efficientnet", "default")),
+    EncoderSpec(
+        name="effnet-face-v1", family="efficientnet", variant="b0", input_size=128,
+        feature_stride=32, feature_channels=1280, normalization="pixels",
+        description="EfficientNet-B0 (4.0M params), the first-generation EfficientNet.",
+        tags=("efficientnet",)),
+    EncoderSpec(
+        name="convnext-face", family="convnext", variant="tiny", input_size=128,
+        feature_stride=32, feature_channels=768, normalization="imagenet",
+        description="ConvNeXt-Tiny (27.8M params), a modern high-capacity encoder.",
+        tags=("convnext",)),
+    EncoderSpec(
+        name="resnet-face", family="resnet", variant="50", input_size=128,
+        feature_stride=32, feature_channels=2048, normalization="imagenet",
+        description="ResNet50 (23.6M params), the classic residual encoder.",
+        tags=("resnet",)),
+    EncoderSpec(
+        name="mobilenet-face", family="mobilenetv3", variant="small", input_size=128,
+        feature_stride=32, feature_channels=576, normalization="symmetric",
+        description="MobileNetV3-Small (0.9M params), for CPUs and quick experiments.",
+        tags=("mobilenet", "small")),
+)
+
+for _spec in SPECS:
+    register(_spec)

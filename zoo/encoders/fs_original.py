@@ -2,8 +2,20 @@
 
 Four 5x5 stride-2 convolutions (128, 256, 512, 1024 filters, LeakyReLU), a dense bottleneck, a dense
 projection back to a 4x4 grid (for 64 px input) and one pixel-shuffle upscale: 8x8x512 at 64 px.
+Its catalogue row (`SPECS`) registers itself on import.
 """
 from __future__ import annotations
+
+from zoo.registry import register
+from zoo.spec import EncoderSpec
+
+SPECS = (
+    EncoderSpec(
+        name="fs-original", family="fs_original", variant="original", input_size=64,
+        feature_stride=8, feature_channels=512, normalization="unit",
+        description="faceswap's classic 'original' conv encoder (Conv x4, Dense, upscale), written here.",
+        tags=("faceswap", "classic")),
+)
 
 BLOCK_PATTERN = r"^(fs_block\d+)_"
 
@@ -28,3 +40,7 @@ def build_fs_original(spec, inputs, bottleneck: int = 1024):
     x = PixelShuffle(2, name="fs_block6_shuffle")(x)
     del keras
     return x
+
+
+for _spec in SPECS:
+    register(_spec)

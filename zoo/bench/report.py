@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import MissingFileError
+
 log = logging.getLogger("facezoo.report")
 
 REPORT = "report.html"
@@ -50,7 +52,7 @@ def corpus_grid(corpus_dir, identities, per_identity: int = 6, size: int = 64) -
         tiles += [np.zeros((size, size, 3), np.uint8)] * (per_identity - len(tiles))
         rows.append(np.concatenate(tiles, axis=1))
     if not rows:
-        raise FileNotFoundError(f"no PNG faces under {corpus_dir} for {list(identities)}")
+        raise MissingFileError(f"no PNG faces under {corpus_dir} for {list(identities)}")
     return np.concatenate(rows, axis=0)
 
 
@@ -72,7 +74,7 @@ def converted_sample(model, corpus_dir, identity: str, to: str = "b") -> tuple[n
             if rec["identity"] == identity:
                 break
         else:
-            raise FileNotFoundError(f"{identity} has no entry in {Path(corpus_dir) / LANDMARKS_FILE}")
+            raise MissingFileError(f"{identity} has no entry in {Path(corpus_dir) / LANDMARKS_FILE}")
     image = read_image(Path(corpus_dir) / rec["path"])
     out = swap_image(model, image, to=to, landmarks=np.asarray(rec["landmarks"], np.float64))
     return image, out, rec["path"]
@@ -91,7 +93,7 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         pair_ids: (A, B) identity folder names of the pair.
         pair_run: the pair's run folder (loss.png, previews/).
         extra_curves: more PNGs to show under "curves".
-        evidence_json: a time-to-quality results JSON (`zoo.evidence`): its per-arm table and curves
+        evidence_json: a time-to-quality results JSON (`zoo.bench.evidence`): its per-arm table and curves
             (the PNG next to it) are shown, with where they come from and the command that reproduces them.
     """
     from zoo.io import atomic_write
@@ -186,7 +188,7 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
 
 def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     """HTML for a time-to-quality results file: provenance, the per-arm table, the curves."""
-    from zoo.publishing import evidence_metadata
+    from zoo.bench.evidence import evidence_metadata
 
     ev = evidence_metadata(path)  # the same summary a published card shows
     parts = ["<h2>Time to quality</h2>",

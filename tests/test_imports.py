@@ -1,0 +1,103 @@
+"""The packages' import graph has no cycle, counting imports inside functions too (a lazy import that
+closes a loop is still a loop in the design: the registry loading its catalogue, the evidence pulling in
+the pretrainer that pulled in the evidence). Read from the source with `ast`; nothing is imported."""
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("zoo", "hub", "recipes")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            parts = list(path.relative_to(REPO).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _targets(node, module: str, is_package: bool, modules) -> set[str]:
+    """Modules of ours that one import statement names (`from pkg import mod` names pkg.mod)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names if alias.name in modules}
+    base = node.module or ""
+    if node.level:
+        anchor = module.split(".") if is_package else module.split(".")[:-1]
+        anchor = anchor[:len(anchor) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    out = set()
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:
+            out.add(f"{base}.{alias.name}")
+        elif base in modules:
+            out.add(base)
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                edges |= _targets(node, name, path.name == "__init__.py", modules)
+        graph[name] = edges - {name}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each as a sorted list."""
+    index, low, stack, on_stack, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_walker_sees_lazy_imports_and_cycles():
+    graph = import_graph()
+    assert "zoo.spec" in graph["zoo.registry"] and "hub" in graph["zoo.loading"]  # a function-level import
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle():
+    cycles = find_cycles(import_graph())
+    assert not cycles, "import cycles (each group imports itself through the others): " + "; ".join(
+        " <-> ".join(c) for c in cycles)
+
+
+def test_the_library_never_imports_the_experiment():
+    """`zoo.bench` (time-to-quality experiment, quickstart report) uses the library; the library (zoo, hub)
+    never uses it, so loading, training and release metadata cannot depend on benchmark results."""
+    graph = import_graph()
+    library = [m for m in graph if m.split(".")[0] in ("zoo", "hub") and not m.startswith("zoo.bench")]
+    offenders = {m: sorted(t for t in graph[m] if t.startswith("zoo.bench")) for m in library}
+    assert not {m: t for m, t in offenders.items() if t}

@@ -1,0 +1,91 @@
+"""A wheel is the same program as the checkout: a release published from `pip install .` in a fresh
+virtualenv, outside the source tree, has the same card and `facezoo.json` as one published from the
+checkout (bug: the wheel had no card template and the checkout added the committed benchmark results).
+
+Slow (a wheel build, a virtualenv and two interpreters that import TensorFlow): about a minute.
+"""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Publishes a seeded tiny encoder with the library's one metadata builder, prints what the hub holds.
+PUBLISH = """
+import json, sys
+import keras
+keras.utils.set_random_seed(0)
+import hub, zoo
+from zoo.publishing import encoder_metadata
+
+encoder = zoo.build_encoder("mobilenet-face", input_size=32)
+metadata = encoder_metadata(encoder, "mobilenet-face", corpus={"name": "facezoo synthetic faces", "identities": 4},
+                            training={"recipe": "wheel test", "steps": 0}, metrics={"final_train_loss": 0.5})
+hub.publish(encoder, "team/wheel", hub=sys.argv[1], tag="v1", metadata=metadata)
+snap = hub.pull("team/wheel", "v1", hub=sys.argv[1])
+print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest}))
+"""
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")
+
+
+def _normalized(out: str) -> tuple[str, dict, str]:
+    data = json.loads(out.strip().splitlines()[-1])
+    manifest = data["manifest"]
+    manifest.pop("created")
+    manifest["training"].pop("date")
+    # Keras' metadata.json records the save time, so file hashes differ run to run; the names must not.
+    manifest["files"] = sorted(manifest["files"])
+    return _TIME.sub("TIME", data["card"]), manifest, data["zoo"]
+
+
+def _run(python, script, hub_dir, cwd, env):
+    out = subprocess.run([str(python), str(script), str(hub_dir)], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return _normalized(out.stdout)
+
+
+@pytest.mark.slow
+def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
+    import os
+
+    if shutil.which("git") and (REPO / ".git").exists():
+        listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+    else:  # not a clone: copy the tree
+        listed = [p.relative_to(REPO).as_posix() for p in REPO.rglob("*") if p.is_file()
+                  and not {".git", "build", "dist", "__pycache__"} & set(p.relative_to(REPO).parts)]
+    src = tmp_path / "src"
+    for rel in listed:
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "-w", str(tmp_path / "dist"), "--no-deps",
+                    "--no-build-isolation", "-q"], cwd=src, env=env, check=True, capture_output=True, timeout=600)
+    wheel = next((tmp_path / "dist").glob("facezoo-*.whl"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
+                    str(wheel)], env=env, check=True, capture_output=True, timeout=600)
+    script = tmp_path / "publish.py"
+    script.write_text(PUBLISH)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+
+    card_w, manifest_w, where_w = _run(python, script, tmp_path / "hub-wheel", outside, env)
+    assert Path(where_w).is_relative_to(venv), f"the wheel's zoo was not imported: {where_w}"
+    card_c, manifest_c, where_c = _run(sys.executable, script, tmp_path / "hub-checkout", REPO,
+                                       {**env, "PYTHONPATH": str(REPO)})
+    assert Path(where_c).is_relative_to(REPO)
+    assert manifest_w == manifest_c
+    assert card_w == card_c
+    assert "## Use" in card_w and 'zoo.load_encoder("team/wheel")' in card_w
+    assert "evidence" not in manifest_w, "release metadata must not pick up benchmark results by itself"

@@ -17,6 +17,8 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from zoo.errors import InputError
+
 MAX_HEADER_BYTES = 64 << 10        # the whole request line + header block
 MAX_CONNECTIONS = 1000             # beyond this, uvicorn answers 503
 BLOCK = 1 << 20                    # file I/O block
@@ -38,7 +40,7 @@ def parse_size(text: str) -> int:
     """'64M', '2G', '1048576' -> bytes (for --max-body)."""
     m = re.fullmatch(r"\s*(\d+)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
     if not m:
-        raise ValueError(f"A size is a number of bytes with an optional K/M/G/T suffix (e.g. 64M). "
+        raise InputError(f"A size is a number of bytes with an optional K/M/G/T suffix (e.g. 64M). "
                          f"Received: {text!r}")
     return int(m[1]) << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[m[2].upper()]
 

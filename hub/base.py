@@ -145,7 +145,7 @@ def check_ref_name(name: str) -> str:
     """
     name = check_revision(name)
     if COMMIT_RE.match(name) or name.startswith("refs/"):
-        raise ValueError(f"{name!r} cannot be a branch or tag name: 40-hex names are commit ids and "
+        raise InputError(f"{name!r} cannot be a branch or tag name: 40-hex names are commit ids and "
                          "'refs/' is a prefix. Choose a name such as 'v2' or 'experiment-1'.")
     return name
 
@@ -158,13 +158,13 @@ def check_path(path: str) -> str:
     runs on write and on every path read back (commit records, manifests, tree listings, server answers).
     """
     if not isinstance(path, str) or not path:
-        raise ValueError(f"Invalid file path in a repository: {path!r} (a non-empty string is needed).")
+        raise InputError(f"Invalid file path in a repository: {path!r} (a non-empty string is needed).")
     parts = path.split("/")
     if (len(path) > MAX_PATH_CHARS or path.startswith("/") or "\\" in path
             or any(ord(c) < 32 or c == "\x7f" for c in path)
             or any(p in ("", ".", "..") or len(p) > MAX_PART_CHARS for p in parts)):
         shown = path if len(path) <= 80 else path[:60] + f"...({len(path)} chars)"
-        raise ValueError(f"Invalid file path in a repository: {shown!r} (relative posix paths only: no "
+        raise InputError(f"Invalid file path in a repository: {shown!r} (relative posix paths only: no "
                          f"'..', no leading '/', no backslash or control characters, at most "
                          f"{MAX_PATH_CHARS} characters).")
     return path

@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 from hub._http import BLOCK, HttpError, run_blocking
 from hub.base import SHA256_RE
 from hub.errors import IntegrityError
+from zoo.errors import InputError
 
 LFS_THRESHOLD = 1 << 20            # files this big, or binary ones, go through LFS
 LFS_URL_SECONDS = 3600             # how long a signed upload URL stays valid
@@ -137,7 +138,7 @@ class LfsUploadMixin:
     async def _stored_lfs_object(self, repo_id: str, path: str, value: dict) -> dict:
         oid, size = value.get("oid"), value.get("size")
         if not isinstance(oid, str) or not SHA256_RE.match(oid):
-            raise ValueError(f"lfsFile {path}: 'oid' must be a sha256")
+            raise InputError(f"lfsFile {path}: 'oid' must be a sha256")
         try:
             stored = (await run_blocking(self.hub.blob_path(repo_id, oid).stat)).st_size
         except FileNotFoundError:

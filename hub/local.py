@@ -44,6 +44,7 @@ from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
 from hub.manifest import list_files, verify_folder
+from zoo.errors import InputError, MissingFileError
 from zoo.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ class LocalHub(Hub):
     # ---- blobs --------------------------------------------------------------------------------
     def blob_path(self, repo_id: str, sha256: str) -> Path:
         if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
-            raise ValueError(f"not a sha256: {sha256!r}")
+            raise InputError(f"not a sha256: {sha256!r}")
         return self.repo_dir(repo_id) / "objects" / sha256
 
     def blob_is_intact(self, repo_id: str, sha256: str, size: int | None = None) -> bool:
@@ -314,7 +315,7 @@ class LocalHub(Hub):
     def delete_branch(self, repo_id: str, branch: str) -> None:
         """Delete a branch other than main (its commits stay reachable by id and by tags)."""
         if branch == DEFAULT_REVISION:
-            raise ValueError(f"{ref(repo_id, branch)}: the main branch cannot be deleted.")
+            raise InputError(f"{ref(repo_id, branch)}: the main branch cannot be deleted.")
         with self._lock(repo_id):
             refs = self.refs(repo_id)
             if branch not in refs["heads"]:

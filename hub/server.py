@@ -69,6 +69,7 @@ from hub.base import COMMIT_RE, check_path
 from hub.errors import (FacezooError, HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError)
 from hub.lfs import LFS_THRESHOLD, LfsUploadMixin
+from zoo.errors import InputError, MissingFileError
 from hub.local import LocalHub
 
 log = logging.getLogger("facezoo.hub.server")
@@ -400,7 +401,7 @@ class HubApp(LfsUploadMixin):
                     continue
                 item = json.loads(line)
                 if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
-                    raise ValueError("each line must be an object with a 'key' and an object 'value'")
+                    raise InputError("each line must be an object with a 'key' and an object 'value'")
                 key, value = item.get("key"), item["value"]
                 if key == "header":
                     header = value
@@ -418,7 +419,7 @@ class HubApp(LfsUploadMixin):
                     path = check_path(path.rstrip("/") if isinstance(path, str) else path)
                     deletions.append(path + ("/" if key == "deletedFolder" else ""))
                 else:
-                    raise ValueError(f"unknown commit operation {str(key)[:40]!r}")
+                    raise InputError(f"unknown commit operation {str(key)[:40]!r}")
         except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
             raise HttpError(400, f"Malformed commit payload: {type(exc).__name__}: {exc}") from None
         summary = header.get("summary")
@@ -478,7 +479,7 @@ class HubApp(LfsUploadMixin):
             else:
                 start = data.get("startingPoint")
                 if start is not None and not isinstance(start, str):
-                    raise ValueError("startingPoint must be a string")
+                    raise InputError("startingPoint must be a string")
                 await run_blocking(self.hub.create_branch, repo_id, branch, None if start is None else unquote(start))
         except ReleaseExistsError as exc:
             raise HttpError(409, str(exc)) from None
@@ -493,11 +494,11 @@ def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, p
                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HubServer:
     """Build (not start) the server; `port=0` picks a free port (see `server.server_address`)."""
     if token_file is not None and not Path(token_file).is_file():
-        raise FileNotFoundError(f"Token file {token_file} not found (one token per line).")
+        raise MissingFileError(f"Token file {token_file} not found (one token per line).")
     if token_file is None and not public_read:
-        raise ValueError("Give --token-file (needed for writes) and/or --public-read.")
+        raise InputError("Give --token-file (needed for writes) and/or --public-read.")
     if max_body < 1024 or max_file < 1 or idle_timeout <= 0:
-        raise ValueError(f"max_body must be at least 1024 bytes and the timeouts positive "
+        raise InputError(f"max_body must be at least 1024 bytes and the timeouts positive "
                          f"(max_body={max_body}, max_file={max_file}, idle_timeout={idle_timeout}).")
     app = HubApp(root, token_file, public_read, max_body, max_file, idle_timeout)
     return HubServer(app, host, port, idle_timeout)

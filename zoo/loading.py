@@ -8,6 +8,7 @@ loaded as the user's own file (Keras `safe_mode` still applies).
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 

@@ -60,6 +60,7 @@ def add_arguments(parser):
     train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                        help="mixed precision for GPUs (default: %(default)s)")
     train.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line (errors still print)")
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -119,11 +120,12 @@ def run(args) -> int:
             config=TrainConfig(steps=args.steps, learning_rate=args.lr, chunk=args.log_every,
                                checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
             build_only=True)
+    trainer.progress = not args.quiet
     try:
         state = trainer.train(args.steps)
     except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step}. Resume with: "
-              f"facezoo train --run {run_dir} --resume --steps {args.steps}")
+        print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
+              f"facezoo train --run {run_dir} --resume --steps {args.steps}", flush=True)
         return 130
     print(f"trained {state['step']} steps; stages: " +
           ", ".join(f"{h['trainable']}@{h['step']}({h['reason']})" for h in state["stage_history"]))

@@ -21,6 +21,8 @@ import numpy as np
 
 from zoo import runs
 from zoo.losses import FaceLoss
+from zoo.progress import Progress
+from zoo.interrupt import StopRequest, TrainingInterrupted, stop_on_interrupt
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage
 
@@ -155,6 +157,9 @@ class _Control(keras.callbacks.Callback):
         if self.stop_at is not None and t.step >= self.stop_at:
             self.reason = "step"
             self.model.stop_training = True
+        if t.stop_request.requested:  # Ctrl-C: stop at this step boundary (see zoo.interrupt)
+            self.reason = "interrupt"
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         t = self.trainer
@@ -204,6 +209,8 @@ class SwapTrainer:
         self._compiled_stage: int | None = None
         self._preview_batch = None
         self._calibrated_step: int | None = None
+        self.progress = True  # the step/loss/ETA line (zoo.progress); recipes turn it off with --quiet
+        self.stop_request = StopRequest()
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- resume --------------------------------------------------------------------------------
@@ -289,6 +296,22 @@ class SwapTrainer:
         if self._compiled_stage != self.stage_index:
             self._compile_for_stage()
         callbacks_extra = self._tensorboard()
+        progress = Progress(total, lambda: self.step, label="train", identities=self.model.identities,
+                            every=max(1, self.config.chunk), quiet=not self.progress)
+        callbacks_extra.append(progress)
+        with stop_on_interrupt() as self.stop_request:
+            self._train_until(total, callbacks_extra)
+        if not finalize:
+            return self.state()
+        if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
+            self.save_checkpoint()
+        if self.last_preview != self.step:
+            self.write_preview()
+        self.plot_losses()
+        return self.state()
+
+    def _train_until(self, total: int, callbacks_extra: list) -> None:
+        """The stage loop: one `fit()` per stage (or until Ctrl-C, then save and raise)."""
         try:
             while self.step < total:
                 nxt = self._next_stage()
@@ -310,20 +333,18 @@ class SwapTrainer:
                                callbacks=[control, *callbacks_extra])
                 if nxt is not None and (control.reason == "plateau" or
                                         (isinstance(nxt.start, int) and self.step >= nxt.start)):
-                    self._enter_stage(self.stage_index + 1, control.reason or "step")
-                    self._compile_for_stage()
-        except KeyboardInterrupt:
+                    self._enter_stage(self.stage_index + 1, "plateau" if control.reason == "plateau" else "step")
+                    if not self.stop_request.requested:  # a resumed run compiles the new stage itself
+                        self._compile_for_stage()
+                if self.stop_request.requested:
+                    raise TrainingInterrupted(self.step, self.run_dir)
+        except KeyboardInterrupt as exc:
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
-            self.save_checkpoint()
-            raise
-        if not finalize:
-            return self.state()
-        if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
-            self.save_checkpoint()
-        if self.last_preview != self.step:
-            self.write_preview()
-        self.plot_losses()
-        return self.state()
+            if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
+                self.save_checkpoint()
+            if isinstance(exc, TrainingInterrupted):
+                raise
+            raise TrainingInterrupted(self.step, self.run_dir) from None
 
     def _advance_by_step(self) -> None:
         while True:

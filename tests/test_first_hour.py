@@ -1,0 +1,157 @@
+"""A new user's first hour (issue 19): Ctrl-C, progress, reruns, publishing a run, what gets printed."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _face_folders(root: Path, size=64, images=8):
+    import cv2
+
+    from zoo.data.synthetic import SyntheticFaces
+
+    faces = SyntheticFaces(2, size=size, seed=3)
+    folders = {}
+    for ident, name in enumerate("ab"):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(images):
+            rgb, _ = faces.render(ident, i)
+            cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        folders[name] = folder
+    return folders
+
+
+def _train_cmd(folders, run, steps=400, extra=()):
+    return [sys.executable, "-m", "recipes.train_swap", "--encoder", "mobilenet-face", "--encoder-weights",
+            "none", "--a", str(folders["a"]), "--b", str(folders["b"]), "--run", str(run), "--size", "32",
+            "--batch-size", "2", "--decoder-width", "16", "--schedule", "frozen; all@4", "--log-every", "2",
+            "--checkpoint-every", "1000", "--preview-every", "1000", "--steps", str(steps), *extra]
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+
+
+def _start_and_wait_for_compile(cmd):
+    """Start a training subprocess and return it once it says the first step compiles."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    for line in proc.stdout:  # bounded: the process ends (EOF) if it never gets there
+        seen.append(line)
+        if "first step compiles" in line:
+            return proc, seen
+    proc.wait()
+    pytest.fail("training never reached its first step:\n" + "".join(seen)[-3000:])
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
+    """SIGINT while the first step compiles: stop after that step, save, exit 130 with the resume
+    command; then --resume continues from the saved step (issue 19, Broken 2)."""
+    folders = _face_folders(tmp_path / "faces")
+    run = tmp_path / "run"
+    proc, seen = _start_and_wait_for_compile(_train_cmd(folders, run))
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=600)
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out[-3000:]
+    assert "Traceback" not in out and "SystemError" not in out, out[-3000:]
+    assert "Ctrl-C: stopping after the current step" in out
+    assert f"Resume with: facezoo train --run {run} --resume --steps 400" in out
+    saved = json.loads((run / "state.json").read_text())
+    assert 1 <= saved["step"] < 400, "stopped at a step boundary, long before the end"
+    import zoo
+    assert zoo.load_run(run).identities == ["a", "b"]
+
+    target = saved["step"] + 2
+    cmd = _train_cmd(folders, run, steps=target, extra=["--resume", "--quiet"])
+    done = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads((run / "state.json").read_text())["step"] == target
+    assert "first step compiles" not in done.stdout, "--quiet prints no progress"
+
+
+def test_second_ctrl_c_exits_at_once_without_corrupting(tmp_path):
+    """Two SIGINTs during the first compile: exit 130 at once; whatever is in the run folder is whole."""
+    folders = _face_folders(tmp_path / "faces", images=4)
+    run = tmp_path / "run"
+    proc, seen = _start_and_wait_for_compile(_train_cmd(folders, run))
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stdout:  # two signals sent back to back would merge into one: wait for the first
+        seen.append(line)
+        if "Ctrl-C: stopping" in line:
+            break
+    # The first step compiles for many seconds, so the process is still in it when the second comes.
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=600)
+    out = "".join(seen) + rest
+    assert proc.returncode == 130, out[-3000:]
+    assert "second Ctrl-C: exiting now" in out, out[-3000:]
+    assert "Resume with" not in out, "the second Ctrl-C does not wait for the step to end"
+    assert "Traceback" not in out, out[-3000:]
+    if (run / "state.json").exists():  # a checkpoint that made it is complete
+        import zoo
+        zoo.load_run(run)
+    assert not list(run.glob("checkpoints/step-*/*.tmp"))
+
+
+# --- progress ------------------------------------------------------------------------------------------
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _drive(progress, steps, step_box, logs):
+    progress.on_train_begin()
+    for _ in range(steps):
+        step_box[0] += 1
+        progress.on_train_batch_end(0, logs)
+    progress.on_train_end()
+
+
+def test_progress_plain_lines_when_not_a_terminal():
+    """Not a TTY (CI logs): one plain line every `every` steps, with step/total, the loss per identity,
+    steps/s and ETA, after a line saying the first step compiles (issue 19, Missing 6)."""
+    from zoo.progress import Progress
+
+    out = io.StringIO()
+    step = [0]
+    progress = Progress(20, lambda: step[0], identities=["a", "b"], every=5, stream=out)
+    _drive(progress, 20, step, {"loss": 0.5, "a_loss": 0.25, "b_loss": 0.75})
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert "step 1/20: the first step compiles" in lines[0]
+    body = [line for line in lines if "loss" in line]
+    assert [line.split()[2] for line in body] == ["5/20", "10/20", "15/20", "20/20"]
+    assert "loss 0.5000 (a 0.2500, b 0.7500)" in body[0]
+    assert "steps/s" in body[1] and "ETA" in body[1]
+
+
+def test_progress_bar_on_a_terminal_and_quiet():
+    from zoo.progress import Progress
+
+    tty = _Tty()
+    step = [0]
+    _drive(Progress(8, lambda: step[0], identities=["a"], every=5, stream=tty), 8, step,
+           {"loss": 0.5, "a_loss": 0.5})
+    text = tty.getvalue()
+    assert text.count("\r") == 8, "the bar is redrawn in place at every step"
+    assert "|########################| step 8/8" in text and text.endswith("\n")
+
+    quiet = io.StringIO()
+    step = [0]
+    _drive(Progress(8, lambda: step[0], stream=quiet, quiet=True), 8, step, {"loss": 0.5})
+    assert quiet.getvalue() == ""

@@ -11,12 +11,19 @@ class UserError(Exception):
     """An error the user can fix; printed as one line, without a traceback."""
 
 
+# Recipes that never need Keras; every other one imports TensorFlow first, quietly (zoo.tfquiet).
+LIGHT_RECIPES = {"recipes.encoders", "recipes.pull", "recipes.hub_cmd", "recipes.synth", "recipes.publish"}
+
+
 def run_reporting_errors(fn, args) -> int:
     """Run a recipe; turn facezoo's own errors into a clear one-line message and exit code 2."""
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
                         format="%(message)s")
     from zoo.errors import FacezooError
     try:
+        if getattr(fn, "__module__", None) not in LIGHT_RECIPES:
+            from zoo.tfquiet import import_tensorflow_quietly
+            import_tensorflow_quietly()
         code = fn(args)
     except (FacezooError, UserError, FileNotFoundError, ValueError) as exc:
         if os.environ.get("FACEZOO_TRACEBACK"):

@@ -92,6 +92,7 @@ def set_precision(precision: str) -> None:
 
 
 def run(args) -> int:
+    from zoo.schedule import trainable_label
     from zoo.training import SwapTrainer, TrainConfig, train_pair
 
     folders = identity_folders(args)
@@ -128,7 +129,8 @@ def run(args) -> int:
               f"facezoo train --run {run_dir} --resume --steps {args.steps}", flush=True)
         return 130
     print(f"trained {state['step']} steps; stages: " +
-          ", ".join(f"{h['trainable']}@{h['step']}({h['reason']})" for h in state["stage_history"]))
+          ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}({h['reason']})"
+                    for h in state["stage_history"]))
     print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/)")
     return 0
 

@@ -63,7 +63,11 @@ def _say(text: str) -> None:
         sys.stdout.flush()
     except (OSError, ValueError):
         pass
-    os.write(2, f"\n{text}\n".encode())
+    from zoo.tfquiet import user_stderr_fd
+    try:
+        os.write(user_stderr_fd(), f"\n{text}\n".encode())
+    except OSError:  # the filter gave fd 2 back at this very moment
+        os.write(2, f"\n{text}\n".encode())
 
 
 @contextlib.contextmanager

@@ -66,7 +66,7 @@ class PretrainConfig:
     bottleneck: int = 256
     chunk: int = 10                  # steps per Keras epoch (loss logging)
     checkpoint_every: int = 100
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
     seed: int = 0
     jit_compile: str | bool = False  # XLA compile is slow to start on CPU; "auto" on accelerators
 
@@ -467,12 +467,15 @@ class Pretrainer:
         progress = Progress(total, lambda: self.step, label="pretrain", every=chunk, quiet=not self.progress)
         with stop_on_interrupt() as self.stop_request, \
                 distribution_scope(self.distribute) if self.distribute else contextlib.nullcontext():
-            while self.step < total and not self.stop_request.requested:
-                first = self.step // chunk
-                epochs = -(-(total - self.step) // chunk)
-                data = _step_batches(self.sampler, self.step)
-                self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
-                               verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
+            try:
+                while self.step < total and not self.stop_request.requested:
+                    first = self.step // chunk
+                    epochs = -(-(total - self.step) // chunk)
+                    data = _step_batches(self.sampler, self.step)
+                    self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
+                                   verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
+            finally:
+                progress.close()
         self.seconds += time.perf_counter() - start
         if self.step != self.last_checkpoint:
             self.save_checkpoint()

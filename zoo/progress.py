@@ -15,6 +15,7 @@ import keras
 
 COMPILE_NOTE = ("the first step compiles the training graph: about a minute on a CPU "
                 "(2-3 min for large encoders), seconds on a GPU; later steps are fast")
+RECOMPILE_NOTE = "new stage: the next step recompiles the training graph (about a minute on a CPU)"
 
 
 def format_seconds(seconds: float) -> str:
@@ -54,6 +55,9 @@ class Progress(keras.callbacks.Callback):
         self._s0 = None
         self._compiling_since = None
         self._drawn = False
+        self._fits = 0
+        from zoo.tfquiet import StderrFilter
+        self._filter = StderrFilter()  # hides grappler's harmless "remapper failed" during compiles
 
     def _write(self, text: str) -> None:
         if self.quiet:
@@ -64,12 +68,17 @@ class Progress(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._compiling_since = time.perf_counter()
         self._t0 = None
-        self._write(f"[{self.label}] step {self.step_fn() + 1}/{self.total}: {COMPILE_NOTE}\n")
+        self._fits += 1
+        note = COMPILE_NOTE if self._fits == 1 else RECOMPILE_NOTE
+        self._write(f"[{self.label}] step {self.step_fn() + 1}/{self.total}: {note}\n")
+        if keras.backend.backend() == "tensorflow":
+            self._filter.start()
 
     def on_train_batch_end(self, batch, logs=None):
         step = self.step_fn()
         now = time.perf_counter()
         if self._t0 is None:  # the first (compiling) step is not part of the speed
+            self._filter.stop()
             compile_s = now - self._compiling_since
             self._t0, self._s0 = now, step
             if not self.tty:
@@ -98,7 +107,12 @@ class Progress(keras.callbacks.Callback):
         self._drawn = True
         return f"\r[{self.label}] |{'#' * filled}{'.' * (width - filled)}| {text}\x1b[K"
 
+    def close(self) -> None:
+        """Give stderr back if `fit()` ended (or raised) before its first step finished."""
+        self._filter.stop()
+
     def on_train_end(self, logs=None):
+        self.close()
         if self._drawn and self.tty:
             self._write("\n")
             self._drawn = False

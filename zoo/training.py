@@ -24,7 +24,7 @@ from zoo.losses import FaceLoss
 from zoo.progress import Progress
 from zoo.interrupt import StopRequest, TrainingInterrupted, stop_on_interrupt
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
-from zoo.schedule import FreezeSchedule, Plateau, apply_stage
+from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 
 log = logging.getLogger("facezoo.train")
 
@@ -44,7 +44,7 @@ class TrainConfig:
     chunk: int = 10                  # steps per Keras epoch: loss logging and plateau resolution
     checkpoint_every: int = 200
     preview_every: int = 100
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
     recon: str = "mae"
     ssim_weight: float = 0.5
     ms_ssim: bool | None = None       # None: on at >= 128 px
@@ -277,7 +277,8 @@ class SwapTrainer:
         self.history.append({"stage": index, "trainable": self.stage.trainable, "step": self.step,
                              "reason": reason, "lr_multiplier": self.stage.lr_multiplier,
                              "time": time.time()})
-        log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, self.stage.trainable, self.step, reason)
+        log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, trainable_label(self.stage.trainable),
+                 self.step, reason)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -300,7 +301,10 @@ class SwapTrainer:
                             every=max(1, self.config.chunk), quiet=not self.progress)
         callbacks_extra.append(progress)
         with stop_on_interrupt() as self.stop_request:
-            self._train_until(total, callbacks_extra)
+            try:
+                self._train_until(total, callbacks_extra)
+            finally:
+                progress.close()
         if not finalize:
             return self.state()
         if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():

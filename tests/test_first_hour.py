@@ -155,3 +155,132 @@ def test_progress_bar_on_a_terminal_and_quiet():
     step = [0]
     _drive(Progress(8, lambda: step[0], stream=quiet, quiet=True), 8, step, {"loss": 0.5})
     assert quiet.getvalue() == ""
+
+
+# --- a first-hour world: what the quickstart leaves behind, tiny ------------------------------------------
+#
+# The README and the docstrings' `Examples:` are written for a user who ran the quickstart: the local hub
+# holds facezoo/effnet-face-v2 (tagged v1) and ./facezoo-quickstart/pair is a trained run. Here the same
+# names hold a tiny stand-in (mobilenet-face at 32 px, one training step), so the examples run as written
+# in seconds instead of after a 10-minute quickstart.
+
+WORLD_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    import cv2
+
+    import hub
+    import zoo
+    from zoo.data.synthetic import SyntheticFaces
+    from zoo.training import TrainConfig, train_pair
+
+    root = tmp_path_factory.mktemp("first-hour")
+    cwd, hub_dir = root / "cwd", root / "hub"
+    faces = SyntheticFaces(2, size=64, seed=5)
+    folders = {}
+    for ident, name in enumerate("ab"):
+        folder = cwd / "facezoo-quickstart" / "faces" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            rgb, _ = faces.render(ident, i)
+            small = cv2.resize(rgb, (WORLD_SIZE, WORLD_SIZE), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+        folders[name] = f"facezoo-quickstart/faces/{name}"  # relative, as the quickstart records them
+    encoder = zoo.build_encoder("mobilenet-face", input_size=WORLD_SIZE)
+    hub.publish(encoder, "facezoo/effnet-face-v2", tag="v1", hub=str(hub_dir))
+    encoder.save(cwd / "encoder.keras")
+    (cwd / "schedule.toml").write_text('[[stage]]\ntrainable = "frozen"\n\n[[stage]]\ntrainable = "all"\n'
+                                       'start = 100\n')
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        trainer = train_pair(encoder=encoder, folders=folders, run_dir="facezoo-quickstart/pair", schedule="frozen",
+                             size=WORLD_SIZE, batch_size=2, decoder_width=16, build_only=True,
+                             config=TrainConfig(steps=1, chunk=1, checkpoint_every=1000, preview_every=1000,
+                                                tensorboard=False, calibrate_batchnorm=False))
+        trainer.progress = False
+        trainer.train()
+    finally:
+        os.chdir(old)
+    return {"cwd": cwd, "hub": hub_dir}
+
+
+@pytest.fixture
+def in_world(world, tmp_path, monkeypatch):
+    """The world's folder as cwd and a private copy of its hub as the default hub."""
+    import shutil
+    hub_copy = tmp_path / "hub"
+    shutil.copytree(world["hub"], hub_copy)
+    monkeypatch.setenv("FACEZOO_HUB", str(hub_copy))
+    monkeypatch.setenv("FACEZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(world["cwd"])
+    return {**world, "hub": hub_copy}
+
+
+def readme_python_blocks() -> list[str]:
+    import re
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_readme_python_blocks_run_as_written(in_world):
+    """Every ```python block of the README runs, in order, as a user would paste it after the quickstart
+    (issue 19, Broken 3)."""
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2, "the README shows the Python API and loading a trained run"
+    for k, code in enumerate(blocks):
+        namespace = {"__name__": f"readme_block_{k}"}
+        exec(compile(code, f"README.md python block {k + 1}", "exec"), namespace)  # noqa: S102
+        if "fake_b" in namespace:
+            fake = namespace["fake_b"]
+            assert fake.shape == (4, WORLD_SIZE, WORLD_SIZE, 3) and 0 <= fake.min() and fake.max() <= 1
+        if "snap" in namespace:
+            assert namespace["snap"].revision == namespace["release"].revision
+
+
+DOCUMENTED = ["zoo", "hub", "zoo.loading.load_encoder", "zoo.runs.load_run", "zoo.swap.build_swap_model",
+              "zoo.builder.build_encoder", "zoo.schedule.FreezeSchedule"]
+
+
+def _documented_object(dotted: str):
+    import importlib
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+@pytest.mark.parametrize("dotted", DOCUMENTED)
+def test_docstring_examples_run(dotted, in_world):
+    """The `Examples:` of the public API's docstrings run (and print what they show, where they show it)."""
+    import doctest
+
+    import keras
+    import numpy as np
+
+    import hub
+    import zoo
+
+    class Checker(doctest.OutputChecker):  # an example line without shown output may return anything
+        def check_output(self, want, got, optionflags):
+            return True if not want.strip() else super().check_output(want, got, optionflags)
+
+    obj = _documented_object(dotted)
+    finder = doctest.DocTestFinder(recurse=False)
+    tests = [t for t in finder.find(obj, dotted, globs={"zoo": zoo, "hub": hub, "np": np, "keras": keras,
+                                                        **getattr(__import__("inspect").getmodule(obj), "__dict__", {})})
+             if t.examples]
+    assert tests, f"{dotted} has no Examples"
+    runner = doctest.DocTestRunner(checker=Checker(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    for t in tests:
+        runner.run(t)
+    assert runner.tries == sum(len(t.examples) for t in tests)
+    assert runner.failures == 0, f"{runner.failures} example(s) of {dotted} failed (see the captured output)"

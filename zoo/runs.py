@@ -46,8 +46,10 @@ def load_run(run_dir, *, compile: bool = False):
     """The trained `SwapModel` of a run folder, with `.encoder`, `.decoders` and `.identities`.
 
     Examples:
-        >>> model = zoo.load_run("runs/alice-bob")
-        >>> fake = model.swap(faces_of_alice, to="bob")
+        >>> model = zoo.load_run("facezoo-quickstart/pair")   # a `facezoo train` or quickstart run
+        >>> size = model.input_size
+        >>> faces_of_a = np.random.rand(2, size, size, 3)     # aligned RGB faces in [0, 1]
+        >>> fake_b = model.swap(faces_of_a, to="b")
     """
     import keras
 

@@ -284,3 +284,56 @@ def test_docstring_examples_run(dotted, in_world):
         runner.run(t)
     assert runner.tries == sum(len(t.examples) for t in tests)
     assert runner.failures == 0, f"{runner.failures} example(s) of {dotted} failed (see the captured output)"
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "recipes.cli", *args], cwd=cwd or REPO, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_encoders_show_agrees_with_the_hub(in_world):
+    """Right after a release, `encoders show` names its main commit and tag (issue 19, Broken 4)."""
+    import hub
+    main = hub.get_hub().resolve("facezoo/effnet-face-v2")
+    out = _cli("encoders", "show", "effnet-face-v2")
+    assert out.returncode == 0, out.stderr
+    assert f"main             commit {main}" in out.stdout
+    assert f"tag v1           commit {main}" in out.stdout
+    assert "revision         None" not in out.stdout and "not yet published" not in out.stdout
+    data = json.loads(_cli("encoders", "show", "effnet-face-v2", "--json").stdout)
+    assert data["hub"]["main"] == main and data["hub"]["releases"] == [["v1", main]]
+    other = _cli("encoders", "show", "resnet-face")
+    assert other.returncode == 0 and "not published on local hub" in other.stdout
+
+
+def test_publish_a_run_folder_publishes_its_encoder(in_world):
+    """`facezoo publish RUN` takes the swap run's encoder out and publishes it alone; the release loads
+    with `load_encoder` by tag and computes what the run's encoder computes (issue 19, Broken 5)."""
+    import numpy as np
+
+    import zoo
+    run = in_world["cwd"] / "facezoo-quickstart" / "pair"
+    out = _cli("publish", str(run), "me/my-encoder", "--tag", "v1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "published me/my-encoder@v1" in out.stdout
+    encoder = zoo.load_encoder("me/my-encoder@v1")
+    swap = zoo.load_run(run)
+    x = np.random.default_rng(0).random((2, WORLD_SIZE, WORLD_SIZE, 3), dtype=np.float32)
+    np.testing.assert_allclose(encoder.predict(x, verbose=0), swap.encoder.predict(x, verbose=0), atol=1e-5)
+    assert encoder.count_params() == swap.encoder.count_params()
+
+    pulled = _cli("pull", "me/my-encoder@v1")
+    assert pulled.returncode == 0 and "me/my-encoder@v1 -> commit" in pulled.stdout
+
+
+def test_publish_refuses_a_swap_model_file(in_world):
+    """RUN/model.keras is the whole swap model: refused at publish time with the command that works."""
+    run = in_world["cwd"] / "facezoo-quickstart" / "pair"
+    out = _cli("publish", str(run / "model.keras"), "me/wrong", "--tag", "v1")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "whole face-swap model" in out.stderr and "Publish the run folder instead" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr) < 1000
+    import hub
+    from zoo.errors import NotPublishedError
+    with pytest.raises(NotPublishedError):
+        hub.list_releases("me/wrong")

@@ -47,7 +47,7 @@ def stage_release(model_or_dir, dest) -> dict:
         keras.saving.save_model(model_or_dir, str(dest), zipped=False)
         check_keras_dir(dest, "the model")
         check_is_encoder(dest, f"model {getattr(model_or_dir, 'name', '')!r}")
-        return {}
+        return model_facts(dest)
     src = Path(model_or_dir).expanduser()
     if not src.exists():
         raise FileNotFoundError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
@@ -73,8 +73,9 @@ def stage_release(model_or_dir, dest) -> dict:
         old = src / MANIFEST_FILE
         if old.is_file():
             data = json.loads(old.read_text())
-            return {k: v for k, v in data.items() if k not in ("files", "created", "format", "format_version")}
-        return {}
+            return {**model_facts(dest),
+                    **{k: v for k, v in data.items() if k not in ("files", "created", "format", "format_version")}}
+        return model_facts(dest)
     if not zipfile.is_zipfile(src):
         raise StagingError(f"{src} is not a .keras archive (not a zip file). Save the model with "
                            "`model.save('encoder.keras')`.")
@@ -90,6 +91,19 @@ def stage_release(model_or_dir, dest) -> dict:
                     shutil.copyfileobj(fin, fout, 1 << 20)
     check_keras_dir(dest, str(src))
     check_is_encoder(dest, str(src))
+    return model_facts(dest)
+
+
+def model_facts(folder) -> dict:
+    """What the staged model's config.json says about its input: {"input_size": H} for square RGB faces
+    (so a card never says "Input size: ?" about a model that knows it), else {}."""
+    config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    for layer in (config.get("config") or {}).get("layers") or []:
+        if layer.get("class_name") == "InputLayer":
+            shape = (layer.get("config") or {}).get("batch_shape") or (layer.get("config") or {}).get(
+                "batch_input_shape")
+            if shape and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+                return {"input_size": int(shape[1])}
     return {}
 
 

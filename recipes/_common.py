@@ -47,6 +47,23 @@ def main_for(module_name: str, add_arguments, run) -> None:
     sys.exit(run_reporting_errors(run, parser.parse_args()))
 
 
+def check_hub_folder(hub_arg) -> None:
+    """For commands that read a hub: a --hub (or $FACEZOO_HUB) folder that does not exist is a typo, not
+    an empty hub; say so instead of "not on the local hub"."""
+    from pathlib import Path
+
+    from hub.constants import HF_ALIASES
+
+    source = "--hub" if hub_arg else "$FACEZOO_HUB"
+    value = str(hub_arg or os.environ.get("FACEZOO_HUB") or "").strip()
+    if not value or value.lower() in HF_ALIASES or value.lower().startswith(("http://", "https://")):
+        return
+    path = Path(value[len("file://"):] if value.startswith("file://") else value).expanduser()
+    if not path.is_dir():
+        raise UserError(f"No hub folder at {path} (from {source}). Check the path, or leave --hub out to use "
+                        "the embedded local hub.")
+
+
 def add_hub_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hub", default=None,

@@ -78,6 +78,9 @@ def identity_folders(args) -> dict[str, str]:
             raise UserError(f"Identity {name!r} given twice.")
         folders[name] = folder
     for name, folder in folders.items():
+        if Path(folder).is_file():
+            raise UserError(f"--{name} {folder} is a file; training takes a folder of aligned faces. Extract "
+                            f"them first: `facezoo extract {folder} -o faces/{name}`, then --{name} faces/{name}.")
         if not Path(folder).is_dir():
             raise UserError(f"Face folder for identity {name!r} does not exist: {folder}. Make one with "
                             "`facezoo extract PHOTOS_OR_VIDEO -o DIR`.")

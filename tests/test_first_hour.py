@@ -324,6 +324,30 @@ def test_publish_a_run_folder_publishes_its_encoder(in_world):
 
     pulled = _cli("pull", "me/my-encoder@v1")
     assert pulled.returncode == 0 and "me/my-encoder@v1 -> commit" in pulled.stdout
+    import hub
+    card = (hub.pull("me/my-encoder", "v1").path / "README.md").read_text()
+    assert f"Input size:** {WORLD_SIZE} px" in card, "the card reads the input size from the model"
+
+
+def test_pull_by_catalogue_name_and_clear_hub_errors(in_world, tmp_path):
+    import hub
+    main = hub.get_hub().resolve("facezoo/effnet-face-v2")
+    out = _cli("pull", "effnet-face-v2@v1")
+    assert out.returncode == 0, out.stderr
+    assert "catalogue entry for facezoo/effnet-face-v2" in out.stdout and main in out.stdout
+    typo = _cli("pull", "effnet-face-v3")
+    assert typo.returncode == 2 and "Did you mean 'effnet-face-v2'" in typo.stderr
+    nowhere = _cli("pull", "facezoo/effnet-face-v2", "--hub", str(tmp_path / "no-such-hub"))
+    assert nowhere.returncode == 2 and "No hub folder at" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_train_says_a_photo_is_not_a_face_folder(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not really a jpeg")
+    out = _cli("train", "--a", str(photo), "--b", str(tmp_path), "--run", str(tmp_path / "run"))
+    assert out.returncode == 2
+    assert "is a file; training takes a folder of aligned faces" in out.stderr
+    assert f"facezoo extract {photo} -o faces/a" in out.stderr
 
 
 def test_publish_refuses_a_swap_model_file(in_world):

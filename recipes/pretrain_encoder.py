@@ -185,6 +185,8 @@ def run(args) -> int:
         result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}
         print(f"published {release.repo_id}@{release.tag or 'main'} -> commit {release.revision}")
     write_json(run_dir / P.RESULT, result)
+    from zoo.runs import disk_usage, format_bytes
+    print(f"run folder: {run_dir}: {format_bytes(disk_usage(run_dir))} on disk")
     print(json.dumps({"metrics": metrics, "run": str(run_dir)}))
     return 0
 

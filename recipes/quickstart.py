@@ -61,6 +61,7 @@ def run(args) -> int:
     import zoo
     from zoo.data.synthetic import SyntheticFaces, identity_name, write_corpus
     from zoo.publishing import encoder_metadata
+    from zoo.runs import disk_usage, format_bytes
     from zoo.schedule import trainable_label
     from zoo.training import TrainConfig, train_pair
 
@@ -89,6 +90,7 @@ def run(args) -> int:
         seed=args.seed, build_only=True,
         config=TrainConfig(steps=args.pretrain_steps, chunk=10, checkpoint_every=10 ** 9,
                            preview_every=10 ** 9, learning_rate=5e-4))
+    pre.progress_label = "pretrain"
     pre_state = _train(pre, args.pretrain_steps, args, out)
     encoder = pre.model.encoder
     final_loss = pre.stage_losses[-1] if pre.stage_losses else None
@@ -276,28 +278,6 @@ def what_this_run_is(args, identities: int) -> list[str]:
         "--steps 50000 --batch-size 16 --precision bf16` (pretrain a stronger encoder first with "
         "`facezoo pretrain --corpus synthetic:10000 --steps 20000 --size 128 --publish me/effnet-face`).",
     ]
-
-
-def disk_usage(root: Path) -> int:
-    """Bytes under `root`, each hard-linked file counted once (RUN/model.keras links a checkpoint's)."""
-    seen, total = set(), 0
-    for path in Path(root).rglob("*"):
-        try:
-            st = path.lstat()
-        except OSError:
-            continue
-        if path.is_file() and (st.st_dev, st.st_ino) not in seen:
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
-
-
-def format_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def main():

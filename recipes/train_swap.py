@@ -134,7 +134,9 @@ def run(args) -> int:
     print(f"trained {state['step']} steps; stages: " +
           ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}({h['reason']})"
                     for h in state["stage_history"]))
-    print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/)")
+    from zoo.runs import disk_usage, format_bytes
+    print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/): "
+          f"{format_bytes(disk_usage(run_dir))} on disk")
     return 0
 
 

@@ -361,3 +361,35 @@ def test_publish_refuses_a_swap_model_file(in_world):
     from zoo.errors import NotPublishedError
     with pytest.raises(NotPublishedError):
         hub.list_releases("me/wrong")
+
+
+# --- the quickstart, twice ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_quickstart_is_safe_to_rerun(tmp_path):
+    """A second quickstart into the same --out resumes every phase and does not republish; a third with
+    other settings says what to do instead of crashing (issue 19, Broken 1)."""
+    env = {**_env(), "FACEZOO_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "recipes.cli", "quickstart", "--out", str(tmp_path / "qs"), "--encoder",
+           "mobilenet-face", "--repo", "facezoo/effnet-face-v2", "--identities", "2", "--images", "4",
+           "--pretrain-steps", "2", "--steps", "2", "--schedule", "all", "--batch-size", "2"]
+    first = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "released facezoo/effnet-face-v2@v1" in first.stdout
+    assert "disk used" in first.stdout and "A smoke run" in first.stdout and "--size 128 --steps 50000" in first.stdout
+    second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    out = second.stdout + second.stderr
+    assert second.returncode == 0, out[-4000:]
+    assert "Traceback" not in out
+    assert out.count("resuming") == 2 and "not published again" in out
+    assert "first step compiles" not in out, "nothing left to train"
+    import hub
+    assert [t for t, _ in hub.list_releases("facezoo/effnet-face-v2", hub=str(tmp_path / "home" / "hub"))] == ["v1"]
+    html = (tmp_path / "qs" / "report.html").read_text()
+    assert "What this run is" in html and "the committed benchmark (not this run)" in html
+
+    other = cmd[:cmd.index("--identities")] + ["--identities", "3", "--images", "4", "--pretrain-steps", "2",
+                                                "--steps", "2", "--schedule", "all", "--batch-size", "2"]
+    third = subprocess.run(other, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    assert third.returncode == 2, third.stdout[-2000:] + third.stderr[-2000:]
+    assert "Pass another --out" in third.stderr and "Traceback" not in third.stderr

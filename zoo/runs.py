@@ -122,3 +122,26 @@ def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 
     for stale in root.glob(".step-*"):
         shutil.rmtree(stale, ignore_errors=True)
     return final, state
+
+
+def disk_usage(root) -> int:
+    """Bytes under `root`, each hard-linked file counted once (RUN/model.keras links a checkpoint's)."""
+    seen, total = set(), 0
+    for path in Path(root).rglob("*"):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def format_bytes(n: int) -> str:
+    """`143912345` -> `143.9 MB` (decimal units, as `du -h --si` and file managers show them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

@@ -210,6 +210,7 @@ class SwapTrainer:
         self._preview_batch = None
         self._calibrated_step: int | None = None
         self.progress = True  # the step/loss/ETA line (zoo.progress); recipes turn it off with --quiet
+        self.progress_label = "train"
         self.stop_request = StopRequest()
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -297,7 +298,7 @@ class SwapTrainer:
         if self._compiled_stage != self.stage_index:
             self._compile_for_stage()
         callbacks_extra = self._tensorboard()
-        progress = Progress(total, lambda: self.step, label="train", identities=self.model.identities,
+        progress = Progress(total, lambda: self.step, label=self.progress_label, identities=self.model.identities,
                             every=max(1, self.config.chunk), quiet=not self.progress)
         callbacks_extra.append(progress)
         with stop_on_interrupt() as self.stop_request:

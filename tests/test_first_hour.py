@@ -82,6 +82,7 @@ def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
     assert "first step compiles" not in done.stdout, "--quiet prints no progress"
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_exits_at_once_without_corrupting(tmp_path):
     """Two SIGINTs during the first compile: exit 130 at once; whatever is in the run folder is whole."""
     folders = _face_folders(tmp_path / "faces", images=4)
@@ -106,6 +107,7 @@ def test_second_ctrl_c_exits_at_once_without_corrupting(tmp_path):
     assert not list(run.glob("checkpoints/step-*/*.tmp"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_pretraining_saves_and_says_how_to_resume(tmp_path):
     """The same for `facezoo pretrain`: Ctrl-C while the first step compiles -> checkpoint, exit 130."""
     run = tmp_path / "pre"
@@ -379,6 +381,18 @@ def test_pull_by_catalogue_name_and_clear_hub_errors(in_world, tmp_path):
     assert typo.returncode == 2 and "Did you mean 'effnet-face-v2'" in typo.stderr
     nowhere = _cli("pull", "facezoo/effnet-face-v2", "--hub", str(tmp_path / "no-such-hub"))
     assert nowhere.returncode == 2 and "No hub folder at" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_extract_warns_that_several_inputs_make_one_identity(tmp_path):
+    import cv2
+    import numpy as np
+    for name in ("alice", "bob"):  # a photo each (no face in it: the note comes before detection)
+        (tmp_path / name).mkdir()
+        cv2.imwrite(str(tmp_path / name / "photo.png"), np.full((80, 80, 3), 128, np.uint8))
+    out = _cli("extract", str(tmp_path / "alice"), str(tmp_path / "bob"), "-o", str(tmp_path / "faces"),
+               "--no-progress")
+    assert out.returncode == 0, out.stderr
+    assert "treats as ONE identity" in out.stdout and "facezoo extract INPUT -o faces/NAME" in out.stdout
 
 
 def test_train_says_a_photo_is_not_a_face_folder(tmp_path):

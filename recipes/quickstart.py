@@ -92,6 +92,7 @@ def run(args) -> int:
                            preview_every=10 ** 9, learning_rate=5e-4))
     pre.progress_label = "pretrain"
     pre_state = _train(pre, args.pretrain_steps, args, out)
+    _drop_optimizer_state(out / "pretrain")
     encoder = pre.model.encoder
     final_loss = pre.stage_losses[-1] if pre.stage_losses else None
 
@@ -250,6 +251,21 @@ def _earlier_release(out: Path, backend, repo: str, pretrain_step: int):
     except (OSError, ValueError, KeyError, TypeError, HubError):
         return None
     return Release(repo_id=repo, revision=enc["revision"], tag=enc.get("tag"), files=enc.get("files") or {})
+
+
+def _drop_optimizer_state(run_dir: Path) -> None:
+    """The finished pretraining run is only a source for the encoder release: its optimizer moments
+    (120 MB for effnet-face-v2 with 6 decoders, twice its weights) would take the quickstart over
+    300 MB. Without them, a rerun with more --pretrain-steps continues with a fresh optimizer."""
+    from zoo import runs
+    from zoo.runs import format_bytes
+
+    path = runs.checkpoint_dir(run_dir) / runs.OPTIMIZER
+    if path.exists():
+        size = path.stat().st_size
+        path.unlink()
+        _say(f"   dropped the finished pretraining run's optimizer state ({format_bytes(size)}): the "
+             "quickstart keeps only what it needs")
 
 
 def _free_tag(backend, repo: str, tag: str | None) -> str | None:

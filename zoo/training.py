@@ -20,10 +20,10 @@ import keras
 import numpy as np
 
 from zoo import runs
-from zoo.losses import FaceLoss
-from zoo.progress import Progress
 from zoo.interrupt import StopRequest, TrainingInterrupted, stop_on_interrupt
+from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
+from zoo.progress import Progress
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 
 log = logging.getLogger("facezoo.train")
@@ -233,7 +233,11 @@ class SwapTrainer:
         trainer.stage_losses = list(state.get("stage_losses", []))
         trainer.history = list(state.get("stage_history", []))
         trainer.last_checkpoint = trainer.last_preview = trainer.step
-        trainer._carry_state = state_from_file(runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER)
+        optimizer_file = runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER
+        if optimizer_file.exists():
+            trainer._carry_state = state_from_file(optimizer_file)
+        else:  # dropped to save disk (the quickstart's finished pretraining): moments restart from zero
+            log.warning("%s has no %s: the optimizer starts afresh", optimizer_file.parent, runs.OPTIMIZER)
         log.info("resumed %s at step %d, stage %d (%s)", run_dir, trainer.step, trainer.stage_index + 1,
                  trainer.stage.describe())
         return trainer

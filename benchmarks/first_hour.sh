@@ -92,7 +92,7 @@ faces_a=$(ls -d facezoo-quickstart/faces/* | tail -n 2 | head -n 1)
 faces_b=$(ls -d facezoo-quickstart/faces/* | tail -n 1)
 say "ctrl-c during the first step, then --resume"
 start=$(date +%s)
-"${FACEZOO[@]}" train --a "$faces_a" --b "$faces_b" --run runs/ctrl-c --steps 40 --size 64 --batch-size 4 \
+"${FACEZOO[@]}" train --a "$faces_a" --b "$faces_b" --run runs/ctrl-c --steps 12 --size 64 --batch-size 4 \
     > "$LOGS/ctrl-c.txt" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
@@ -106,8 +106,8 @@ rc=$?
 tail -n 6 "$LOGS/ctrl-c.txt"
 echo "-> exit $rc in $(( $(date +%s) - start )) s"
 [ "$rc" = 130 ] || fail "Ctrl-C during the first step exited $rc, expected 130"
-grep -q "Resume with: facezoo train --run runs/ctrl-c --resume" "$LOGS/ctrl-c.txt" || fail "no resume command after Ctrl-C"
-step resume 0 "${FACEZOO[@]}" train --run runs/ctrl-c --resume --steps 40 --quiet
+grep -q "Resume with: facezoo train --run runs/ctrl-c --resume --steps 12" "$LOGS/ctrl-c.txt" || fail "no resume command after Ctrl-C"
+step resume 0 "${FACEZOO[@]}" train --run runs/ctrl-c --resume --steps 12 --quiet
 
 say "checks over every log"
 if grep -l "Traceback" "$LOGS"/*.txt; then fail "a traceback reached the user (files above)"; fi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from recipes._common import add_hub_argument, main_for
+from recipes._common import add_hub_argument, check_hub_folder, main_for
 
 
 def add_arguments(parser):
@@ -49,6 +49,7 @@ def run(args) -> int:
         facts["card"] = card_facts(spec.name)
     except (ImportError, FileNotFoundError, AttributeError):
         pass
+    check_hub_folder(args.hub)
     facts["hub"] = hub_facts(spec, args.hub)
     if args.json:
         print(json.dumps(facts, indent=2, default=str))

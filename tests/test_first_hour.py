@@ -346,6 +346,8 @@ def test_encoders_show_agrees_with_the_hub(in_world):
     assert data["hub"]["main"] == main and data["hub"]["releases"] == [["v1", main]]
     other = _cli("encoders", "show", "resnet-face")
     assert other.returncode == 0 and "not published on local hub" in other.stdout
+    typo = _cli("encoders", "show", "effnet-face-v2", "--hub", str(in_world["hub"]) + "-typo")
+    assert typo.returncode == 2 and "No hub folder at" in typo.stderr
 
 
 def test_publish_a_run_folder_publishes_its_encoder(in_world):

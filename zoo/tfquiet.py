@@ -102,6 +102,19 @@ def filtered_stderr():
         filt.stop()
 
 
+def _keras_backend() -> str:
+    """The backend Keras will pick, without importing it: $KERAS_BACKEND, else keras.json, else TF."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    import json
+    from pathlib import Path
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
 def import_tensorflow_quietly() -> bool:
     """Import TensorFlow (if it is the Keras backend and installed) without its harmless start-up lines.
 
@@ -110,8 +123,7 @@ def import_tensorflow_quietly() -> bool:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return True
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
+    if _keras_backend() != "tensorflow" or importlib.util.find_spec("tensorflow") is None:
         return False
     with filtered_stderr():
         import tensorflow as tf

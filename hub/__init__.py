@@ -11,10 +11,11 @@ A pull resolves the revision to a commit id once, fetches every file pinned to i
 before returning. `import hub` is cheap: no Keras, TensorFlow or huggingface_hub until used.
 
 Examples:
-    >>> import hub
-    >>> release = hub.publish(model, "team/my-encoder", tag="v1", metadata={"input_size": 64})
+    >>> import hub, keras, zoo
+    >>> model = zoo.build_encoder("mobilenet-face", input_size=64)
+    >>> release = hub.publish(model, "team/my-encoder", tag="v1", metadata={"notes": "first try"})
     >>> snap = hub.pull("team/my-encoder", "v1")          # snap.revision: the 40-hex commit id
-    >>> keras.saving.load_model(snap.path)                # every file already sha256-verified
+    >>> encoder = keras.saving.load_model(snap.path)      # every file already sha256-verified
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
 from hub.manifest import list_files, verify_folder
-from zoo.errors import InputError, MissingFileError
+from zoo.errors import InputError
 from zoo.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,12 @@
 """Build a release in a temp folder and check it before anything is uploaded.
 
 Accepts a `keras.Model`, a `.keras` file, a Keras directory (`config.json`, `metadata.json`,
-`model.weights.h5`), or a run folder holding `encoder.keras`. The checks are structural and cheap
-(JSON parses, the weights are HDF5, nothing outside the Keras layout sneaks in); Keras is imported only
-when a model object must be saved.
+`model.weights.h5`), a pretraining run folder holding `encoder.keras`, or a swap-training run folder
+(`facezoo train`, `facezoo quickstart`: `state.json` + `model.keras`), whose encoder is taken out of the
+swap model and published alone. The checks are structural and cheap (JSON parses, the weights are
+HDF5, the model is one image in and one feature map out, nothing outside the Keras layout sneaks in);
+Keras is imported only when a model object must be saved. A model that is not an encoder (a whole swap
+model of 148 MB, a pretraining model) is refused here, not when `load_encoder` later fails on it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from hub.constants import (CARD_FILE, CONFIG_FILE, HDF5_MAGIC, KERAS_FILES, MANI
 from zoo.errors import FacezooError, MissingFileError
 
 RUN_ENCODER_FILES = ("encoder.keras", "encoder")
+RUN_STATE, RUN_MODEL = "state.json", "model.keras"  # a swap run (zoo.runs)
+ENCODER_CLASSES = ("Functional", "Sequential", "Model")
 
 
 class StagingError(FacezooError, ValueError):
@@ -86,7 +91,8 @@ def stage_release(model_or_dir, dest) -> dict:
         import keras
         keras.saving.save_model(model_or_dir, str(dest), zipped=False)
         check_keras_dir(dest, "the model")
-        return {}
+        check_is_encoder(dest, f"model {getattr(model_or_dir, 'name', '')!r}")
+        return model_facts(dest)
     src = Path(model_or_dir).expanduser()
     if not src.exists():
         raise MissingFileError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
@@ -95,8 +101,10 @@ def stage_release(model_or_dir, dest) -> dict:
         for name in RUN_ENCODER_FILES:
             if (src / name).exists():
                 return stage_release(src / name, dest)
+        if (src / RUN_STATE).is_file() and (src / RUN_MODEL).is_file():
+            return stage_release(swap_run_encoder(src), dest)
         raise StagingError(f"{src} is neither a Keras directory (no {CONFIG_FILE}) nor a run folder "
-                           f"(no {' or '.join(RUN_ENCODER_FILES)}).")
+                           f"(no {' or '.join(RUN_ENCODER_FILES)}, no {RUN_STATE} + {RUN_MODEL}).")
     if src.is_dir():
         for path in src.rglob("*"):
             rel = path.relative_to(src).as_posix()
@@ -106,11 +114,13 @@ def stage_release(model_or_dir, dest) -> dict:
                 (dest / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest / rel)
         check_keras_dir(dest, str(src))
+        check_is_encoder(dest, str(src))
         old = src / MANIFEST_FILE
         if old.is_file():
             data = json.loads(old.read_text())
-            return {k: v for k, v in data.items() if k not in ("files", "created", "format", "format_version")}
-        return {}
+            return {**model_facts(dest),
+                    **{k: v for k, v in data.items() if k not in ("files", "created", "format", "format_version")}}
+        return model_facts(dest)
     if not zipfile.is_zipfile(src):
         raise StagingError(f"{src} is not a .keras archive (not a zip file). Save the model with "
                            "`model.save('encoder.keras')`.")
@@ -125,7 +135,68 @@ def stage_release(model_or_dir, dest) -> dict:
                 with zf.open(info) as fin, open(dest / name, "wb") as fout:
                     shutil.copyfileobj(fin, fout, 1 << 20)
     check_keras_dir(dest, str(src))
+    check_is_encoder(dest, str(src))
+    return model_facts(dest)
+
+
+def model_facts(folder) -> dict:
+    """What the staged model's config.json says about its input: {"input_size": H} for square RGB faces
+    (so a card never says "Input size: ?" about a model that knows it), else {}."""
+    config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    for layer in (config.get("config") or {}).get("layers") or []:
+        if layer.get("class_name") == "InputLayer":
+            shape = (layer.get("config") or {}).get("batch_shape") or (layer.get("config") or {}).get(
+                "batch_input_shape")
+            if shape and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
+                return {"input_size": int(shape[1])}
     return {}
+
+
+def swap_run_encoder(run_dir: Path):
+    """The encoder of a swap-training run folder, as a Keras model (loads the run's latest checkpoint)."""
+    from zoo.runs import load_run
+    from zoo.tfquiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    model = load_run(run_dir)
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        raise StagingError(f"{run_dir}: its {RUN_MODEL} has no .encoder; it is not a facezoo swap run.")
+    return encoder
+
+
+def _io_count(spec) -> int:
+    """How many tensors a Functional config's input_layers/output_layers names (["x", 0, 0] is one)."""
+    if not spec:
+        return 0
+    if isinstance(spec, dict):
+        return len(spec)
+    if isinstance(spec, (list, tuple)) and spec and isinstance(spec[0], str):
+        return 1
+    return len(spec)
+
+
+def check_is_encoder(folder, source: str) -> None:
+    """Raise StagingError unless the model in `folder` is an encoder: a plain Keras model taking one
+    face and returning one feature map (read from config.json, no Keras import)."""
+    config = json.loads((Path(folder) / CONFIG_FILE).read_text())
+    cls = str(config.get("class_name"))
+    inner = config.get("config") or {}
+    if cls == "SwapModel":
+        raise StagingError(
+            f"{source} is a whole face-swap model (a shared encoder plus one decoder per identity), not an "
+            "encoder, so `zoo.load_encoder` could not use it. Publish the run folder instead (`facezoo "
+            "publish RUN REPO`): its encoder is taken out and published alone.")
+    if cls not in ENCODER_CLASSES:
+        raise StagingError(f"{source} is a {cls} model, not an encoder (a Keras Functional or Sequential "
+                           "model taking one face). Publish the encoder alone, e.g. "
+                           "`keras.saving.save_model(model.encoder, 'encoder.keras')`.")
+    inputs, outputs = _io_count(inner.get("input_layers")), _io_count(inner.get("output_layers"))
+    if cls == "Functional" and (inputs != 1 or outputs != 1):
+        raise StagingError(
+            f"{source} takes {inputs} inputs and gives {outputs} outputs; an encoder takes one face and "
+            "gives one feature map. A pretraining model is published through its run folder (`facezoo "
+            "publish RUN REPO`, which uses RUN/encoder.keras) or `facezoo pretrain --publish`.")
 
 
 def check_keras_dir(folder, source: str) -> None:

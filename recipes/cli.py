@@ -52,6 +52,9 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `facezoo` command. Called without `argv` (the console script), it ends the process itself
+    once the command is done (`recipes._common.exit_process`); with `argv` it returns the exit code."""
+    entry_point = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
     if not argv or argv[0] in ("-h", "--help"):
@@ -72,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unknown command {name!r}.{hint} Valid commands: {', '.join(COMMANDS)}.")
     parser, module = command_parser(name)
     args = parser.parse_args(argv[1:])
-    from recipes._common import run_reporting_errors
-    return run_reporting_errors(module.run, args)
+    from recipes._common import exit_process, run_reporting_errors
+    code = run_reporting_errors(module.run, args)
+    if entry_point:
+        exit_process(code)
+    return code
 
 
 if __name__ == "__main__":

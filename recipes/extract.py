@@ -35,6 +35,10 @@ def run(args) -> int:
     if args.every_n < 1 or args.batch_size < 1 or args.min_size < 1:
         raise UserError(f"--every-n, --batch-size and --min-size must be >= 1. Received: "
                         f"--every-n {args.every_n} --batch-size {args.batch_size} --min-size {args.min_size}")
+    if len(args.inputs) > 1:
+        print(f"note: all {len(args.inputs)} inputs go into one face folder, {args.output}, which training "
+              "treats as ONE identity. If they show different people, extract each person into its own "
+              "folder: `facezoo extract INPUT -o faces/NAME`.")
     report = extract(args.inputs, args.output, size=args.size, every_n=args.every_n, min_size=args.min_size,
                      min_score=args.min_score, batch_size=args.batch_size, largest_only=args.largest_only,
                      progress=False if args.no_progress else None)

@@ -67,6 +67,7 @@ def add_arguments(parser) -> None:
                         help="split the CPU into N devices (test data parallelism without GPUs)")
     parser.add_argument("--publish", default=None, metavar="REPO", help="publish the encoder to this hub repo")
     parser.add_argument("--tag", default=None, help="release tag for --publish")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line (errors still print)")
     parser.add_argument("--verbose", "-v", action="store_true", help="log more")
     add_hub_argument(parser)
 
@@ -155,7 +156,13 @@ def run(args) -> int:
     memory = P.memory_per_identity(trainer.model, trainer.model.optimizer)
     print(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
           f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
-    state = trainer.train(config.steps)
+    trainer.progress = not args.quiet
+    try:
+        state = trainer.train(config.steps)
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
+              f"facezoo pretrain --run {run_dir} --resume --steps {config.steps}", flush=True)
+        return 130
     print(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
           f"{state['losses'][-1][1] if state['losses'] else float('nan'):.4f}")
 
@@ -196,6 +203,8 @@ def run(args) -> int:
         result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}
         print(f"published {release.repo_id}@{release.tag or 'main'} -> commit {release.revision}")
     write_json(run_dir / P.RESULT, result)
+    from zoo.runs import disk_usage, format_bytes
+    print(f"run folder: {run_dir}: {format_bytes(disk_usage(run_dir))} on disk")
     print(json.dumps({"metrics": metrics, "run": str(run_dir)}))
     return 0
 

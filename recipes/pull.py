@@ -4,7 +4,7 @@ REPO may carry a revision: `team/my-encoder@v1` (a tag, a branch or a commit id;
 """
 from __future__ import annotations
 
-from recipes._common import add_hub_argument, main_for
+from recipes._common import UserError, add_hub_argument, check_hub_folder, main_for
 
 
 def add_arguments(parser) -> None:
@@ -16,9 +16,18 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import hub
+    from zoo.registry import is_registered, get_spec, unknown_name_message
 
     repo, _, at = args.repo.partition("@")
     revision = args.revision or at or None
+    if "/" not in repo:  # a catalogue name: pull its repository
+        if not is_registered(repo):
+            raise UserError(f"{repo!r} is neither a hub repository ('namespace/name') nor a catalogue entry. "
+                            + unknown_name_message(repo))
+        spec = get_spec(repo)
+        print(f"{repo} is the catalogue entry for {spec.repo_id}")
+        repo, revision = spec.repo_id, revision or spec.revision
+    check_hub_folder(args.hub)
     snap = hub.pull(repo, revision, hub=args.hub)
     print(f"{snap.repo_id}@{revision or 'main'} -> commit {snap.revision}")
     print(f"path: {snap.path}")

@@ -7,7 +7,12 @@
 5. load it back by name (sha256-verified) and train the held-out A/B pair with staged unfreezing;
 6. write previews, a loss plot with the stage changes marked, and print where everything is.
 
-`--size`, `--steps`, `--identities` scale it up.
+`--size`, `--steps`, `--identities` scale it up. Safe to rerun into the same `--out`: every phase
+resumes (corpus, extraction, both training runs), so a second run finishes in a minute or two, and
+Ctrl-C saves and tells you to rerun. Outputs go to `./facezoo-quickstart` (gitignored in the checkout).
+
+This is a smoke run: 90 steps at 64 px prove that the pipeline works on your machine, not that it
+swaps faces. The closing summary and the report say what a real run needs.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from recipes._common import add_hub_argument, main_for
+from recipes._common import UserError, add_hub_argument, main_for
 
 log = logging.getLogger("facezoo.quickstart")
 
@@ -38,8 +43,11 @@ def add_arguments(parser):
                         "committed benchmarks/results/time_to_quality.json; run `facezoo bench time-to-quality` "
                         "for your own)")
     parser.add_argument("--repo", default=None, help="hub repo to publish to (default: the registry's)")
+    parser.add_argument("--tag", default="v1",
+                        help="tag for the encoder release when the hub has no such tag yet (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     add_hub_argument(parser)
+    parser.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -51,11 +59,10 @@ def run(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import hub
     import zoo
-    from zoo.data.detect import FaceDetector
-    from zoo.data.extract import extract
     from zoo.data.synthetic import SyntheticFaces, identity_name, write_corpus
-    from zoo.errors import DataError
     from zoo.publishing import encoder_metadata
+    from zoo.runs import disk_usage, format_bytes
+    from zoo.schedule import trainable_label
     from zoo.training import TrainConfig, train_pair
 
     t0 = time.time()
@@ -71,33 +78,26 @@ def run(args) -> int:
     write_corpus(out / "corpus", faces, args.images)
 
     _say("2/5 detecting and aligning faces with MTCNN -> " + str(out / "faces"))
-    folders = {}
-    with FaceDetector() as detector:
-        for ident in range(n_pre + 2):
-            name = identity_name(ident)
-            report = extract([out / "corpus" / name], out / "faces" / name, size=args.size, detector=detector,
-                             largest_only=True, progress=False)
-            folders[name] = out / "faces" / name
-            if report.faces == 0:
-                raise DataError(f"MTCNN found no face for synthetic identity {name} in {out / 'corpus' / name}; "
-                                "check the OpenCV/mtcnn install (`facezoo extract` on one image shows the detector's view).")
+    folders = _extract_all(out, [identity_name(i) for i in range(n_pre + 2)], args.size, args.images)
     pre_folders = {identity_name(i): folders[identity_name(i)] for i in pretrain_ids}
     pair = {"a": folders[identity_name(pair_ids[0])], "b": folders[identity_name(pair_ids[1])]}
-    _say(f"   aligned faces: {sum(len(list(f.glob('*.png'))) for f in folders.values())} "
-         f"({time.time() - t0:.0f}s so far)")
 
     _say(f"3/5 pretraining {spec.name} on {n_pre} identities for {args.pretrain_steps} steps "
          f"(pair {pair['a'].name}/{pair['b'].name} held out)")
-    pre = train_pair(encoder=spec.name, folders=pre_folders, run_dir=out / "pretrain", schedule="all",
-                     size=args.size, batch_size=args.batch_size, pretrained=False, decoder_width=64,
-                     seed=args.seed, build_only=True,
-                     config=TrainConfig(steps=args.pretrain_steps, chunk=10, checkpoint_every=10 ** 9,
-                                        preview_every=10 ** 9, learning_rate=5e-4))
-    pre_state = pre.train()
+    pre = _resume(out / "pretrain", pre_folders, args) or train_pair(
+        encoder=spec.name, folders=pre_folders, run_dir=out / "pretrain", schedule="all",
+        size=args.size, batch_size=args.batch_size, pretrained=False, decoder_width=64,
+        seed=args.seed, build_only=True,
+        config=TrainConfig(steps=args.pretrain_steps, chunk=10, checkpoint_every=10 ** 9,
+                           preview_every=10 ** 9, learning_rate=5e-4))
+    pre.progress_label = "pretrain"
+    pre_state = _train(pre, args.pretrain_steps, args, out)
+    _drop_optimizer_state(out / "pretrain")
     encoder = pre.model.encoder
     final_loss = pre.stage_losses[-1] if pre.stage_losses else None
 
-    _say(f"4/5 publishing the encoder to {hub.get_hub(args.hub).describe()} as {repo}")
+    backend = hub.get_hub(args.hub)
+    _say(f"4/5 publishing the encoder to {backend.describe()} as {repo}")
     metadata = encoder_metadata(
         encoder, spec.name,
         corpus={"name": "facezoo synthetic faces", "identities": n_pre, "images": n_pre * args.images,
@@ -107,29 +107,42 @@ def run(args) -> int:
                   "steps": pre_state["step"], "batch_size_per_identity": args.batch_size,
                   "final_train_loss": final_loss},
         metrics={"final_train_loss": final_loss} if final_loss is not None else {})
-    release = hub.publish(encoder, repo, hub=args.hub, metadata=metadata,
-                          message=f"quickstart: {pre_state['step']} steps on {n_pre} synthetic identities")
-    weights_sha = release.files.get("model.weights.h5", "")
-    _say(f"   released {repo}@{release.revision[:12]} (model.weights.h5 sha256 {weights_sha[:16]}...)")
+    release = _earlier_release(out, backend, repo, pre_state["step"])
+    tag = release.tag if release else _free_tag(backend, repo, args.tag)
+    if release:
+        _say(f"   already published by an earlier quickstart from this same pretraining run: "
+             f"{repo}@{release.tag or 'main'} -> commit {release.revision[:12]}; not published again")
+    else:
+        release = hub.publish(encoder, repo, hub=backend, tag=tag, metadata=metadata,
+                              message=f"quickstart: {pre_state['step']} steps on {n_pre} synthetic identities")
+        weights_sha = release.files.get("model.weights.h5", "")
+        _say(f"   released {repo}@{release.tag or 'main'} -> commit {release.revision[:12]} "
+             f"(model.weights.h5 sha256 {weights_sha[:16]}...)")
+    if args.tag and not tag:
+        _say(f"   (tag {args.tag!r} already names an earlier release on this hub, and tags never move: "
+             f"this one is the latest on main, which is what {spec.name!r} without @tag loads)")
 
-    loaded = zoo.load_encoder(spec.name if repo == spec.repo_id else repo, hub=args.hub)
-    _say(f"   zoo.load_encoder({spec.name!r}) -> {loaded.name}, {loaded.count_params():,} parameters, "
+    ref = spec.name if repo == spec.repo_id else repo
+    loaded = zoo.load_encoder(ref, hub=args.hub)
+    _say(f"   zoo.load_encoder({ref!r}) -> {loaded.name}, {loaded.count_params():,} parameters, "
          "verified against its sha256 manifest")
 
     third = max(1, args.steps // 3)
     schedule = args.schedule or f"frozen; top2@{third}; all@{2 * third}"
     _say(f"5/5 training the held-out pair with schedule {schedule!r} for {args.steps} steps")
-    trainer = train_pair(encoder=spec.name if repo == spec.repo_id else repo, folders=pair,
-                         run_dir=out / "pair", schedule=schedule, size=args.size, batch_size=args.batch_size,
-                         hub=args.hub, seed=args.seed, build_only=True, decoder_width=64,
-                         config=TrainConfig(steps=args.steps, chunk=10, checkpoint_every=max(20, third),
-                                            preview_every=max(20, third), learning_rate=5e-4))
-    state = trainer.train()
+    trainer = _resume(out / "pair", pair, args) or train_pair(
+        encoder=ref, folders=pair, run_dir=out / "pair", schedule=schedule, size=args.size,
+        batch_size=args.batch_size, hub=args.hub, seed=args.seed, build_only=True, decoder_width=64,
+        config=TrainConfig(steps=args.steps, chunk=10, checkpoint_every=max(20, third),
+                           preview_every=max(20, third), learning_rate=5e-4))
+    state = _train(trainer, args.steps, args, out)
+    about = what_this_run_is(args, n_pre)
     summary = {
         "seconds": round(time.time() - t0, 1),
-        "encoder": {"repo_id": repo, "revision": release.revision, "files": release.files},
+        "encoder": {"repo_id": repo, "revision": release.revision, "tag": release.tag, "files": release.files},
         "pretrain": {"steps": pre_state["step"], "identities": n_pre},
         "pair": {"steps": state["step"], "stages": state["stage_history"], "run": str(out / "pair")},
+        "about": about,
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
     from zoo.bench.report import write_report
@@ -140,14 +153,147 @@ def run(args) -> int:
     _say(f"done in {summary['seconds']:.0f}s. Outputs:")
     print(f"  corpus           {out / 'corpus'}")
     print(f"  aligned faces    {out / 'faces'}")
-    print(f"  encoder release  {repo}@{release.revision}  (hub: {hub.get_hub(args.hub).describe()})")
+    print(f"  encoder release  {repo}@{release.tag or 'main'} -> commit {release.revision}  "
+          f"(hub: {backend.describe()})")
     print(f"  swap run         {out / 'pair'}  (model.keras, state.json, losses.csv)")
     print(f"  loss plot        {out / 'pair' / 'loss.png'}")
     print(f"  report           {report}")
     print(f"  latest preview   {previews[-1] if previews else '-'}")
-    print("  stage changes    " + ", ".join(f"{h['trainable']}@{h['step']}" for h in state["stage_history"]))
-    print(f"Load the encoder anywhere: python -c \"import zoo; zoo.load_encoder('{spec.name}')\"")
+    print("  stage changes    " + ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}"
+                                           for h in state["stage_history"]))
+    print(f"  disk used        {format_bytes(disk_usage(out))} in {out}")
+    print("What this is:")
+    for line in about:
+        print(f"  {line}")
+    print("Next:")
+    print(f"  python -c \"import zoo; zoo.load_encoder('{ref}')\"      # the encoder, anywhere")
+    print(f"  python -c \"import zoo; zoo.load_run('{out / 'pair'}')\"  # the trained pair, for swapping")
+    print(f"  facezoo publish {out / 'pair'} me/my-encoder --tag v1        # publish this run's encoder")
     return 0
+
+
+def _extract_all(out: Path, names: list[str], size: int, images: int) -> dict:
+    """Detect and align every identity's corpus into OUT/faces/<identity>; resumable.
+
+    Counts the aligned faces on disk (not only this run's: a rerun resumes and adds none), says how
+    many images had no face found, and refuses only when an identity has no face at all.
+    """
+    from zoo.data.detect import FaceDetector
+    from zoo.data.extract import extract
+
+    folders, found, missed = {}, 0, []
+    with FaceDetector() as detector:
+        for name in names:
+            folder = out / "faces" / name
+            report = extract([out / "corpus" / name], folder, size=size, detector=detector,
+                             largest_only=True, progress=False)
+            faces = len(list(folder.glob("*.png")))
+            if faces == 0:
+                raise UserError(
+                    f"MTCNN found no face in any of the {images} images of {out / 'corpus' / name} "
+                    f"(this run: {report.summary().splitlines()[0]}). Delete {out / 'faces' / name} and "
+                    "rerun, or run `facezoo extract` on the folder to see each image's reason.")
+            folders[name] = folder
+            found += faces
+            if faces < images:
+                missed.append(f"{name}: {images - faces}")
+    total = images * len(names)
+    line = f"   aligned faces: {found} of {total} images"
+    if missed:
+        line += (f"; no face detected in {total - found} ({', '.join(missed)}): normal for the synthetic "
+                 "faces' extreme poses and lighting, training uses the rest")
+    _say(line)
+    return folders
+
+
+def _resume(run_dir: Path, folders: dict, args):
+    """The trainer of an earlier quickstart's run in `run_dir`, or None when there is none yet."""
+    from zoo import runs
+    from zoo.data.dataset import FaceDataset
+    from zoo.training import SwapTrainer
+
+    if not (run_dir / runs.STATE).exists():
+        return None
+    state = runs.read_state(run_dir)
+    if state.get("input_size") != args.size or sorted(state.get("identities", [])) != sorted(folders):
+        raise UserError(f"{run_dir} holds a run at {state.get('input_size')} px on identities "
+                        f"{state.get('identities')}, not this quickstart's ({args.size} px, {sorted(folders)}). "
+                        f"Pass another --out, or delete {run_dir}.")
+    dataset = FaceDataset([str(folders[k]) for k in state["identities"]], batch_size=args.batch_size,
+                          size=args.size, seed=args.seed)
+    trainer = SwapTrainer.resume(run_dir, dataset)
+    _say(f"   resuming {run_dir} at step {trainer.step} (an earlier quickstart wrote it)")
+    return trainer
+
+
+def _train(trainer, steps: int, args, out: Path) -> dict:
+    trainer.progress = not args.quiet
+    try:
+        return trainer.train(steps)
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved at step {trainer.step} in {trainer.run_dir}. Resume with: "
+              f"facezoo quickstart --out {out}" + (f" --hub {args.hub}" if args.hub else ""), flush=True)
+        raise
+
+
+def _earlier_release(out: Path, backend, repo: str, pretrain_step: int):
+    """The release an earlier quickstart into `out` published from the same pretraining step, if the
+    hub still has that commit; None otherwise (then this run publishes)."""
+    from hub import HubError, Release
+
+    try:
+        earlier = json.loads((out / "quickstart.json").read_text())
+        enc = earlier["encoder"]
+        if enc["repo_id"] != repo or earlier["pretrain"]["steps"] != pretrain_step:
+            return None
+        if backend.resolve(repo, enc["revision"]) != enc["revision"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError, HubError):
+        return None
+    return Release(repo_id=repo, revision=enc["revision"], tag=enc.get("tag"), files=enc.get("files") or {})
+
+
+def _drop_optimizer_state(run_dir: Path) -> None:
+    """The finished pretraining run is only a source for the encoder release: its optimizer moments
+    (120 MB for effnet-face-v2 with 6 decoders, twice its weights) would take the quickstart over
+    300 MB. Without them, a rerun with more --pretrain-steps continues with a fresh optimizer."""
+    from zoo import runs
+    from zoo.runs import format_bytes
+
+    path = runs.checkpoint_dir(run_dir) / runs.OPTIMIZER
+    if path.exists():
+        size = path.stat().st_size
+        path.unlink()
+        _say(f"   dropped the finished pretraining run's optimizer state ({format_bytes(size)}): the "
+             "quickstart keeps only what it needs")
+
+
+def _free_tag(backend, repo: str, tag: str | None) -> str | None:
+    """`tag` when the hub has no release by that name yet, else None (tags are immutable)."""
+    if not tag:
+        return None
+    from hub.errors import NotPublishedError
+    try:
+        taken = {name for name, _ in backend.list_releases(repo)}
+    except NotPublishedError:
+        return tag
+    return None if tag in taken else tag
+
+
+def what_this_run_is(args, identities: int) -> list[str]:
+    """What the quickstart ran, what quality to expect from that budget, and a real run's command."""
+    return [
+        f"A smoke run: the encoder pretrained for {args.pretrain_steps} steps on {identities} synthetic "
+        f"identities, then the pair trained for {args.steps} steps at {args.size} px (batch {args.batch_size} "
+        "per identity) on a CPU. It proves the pipeline works on this machine; it does not make a usable swap.",
+        "Expect blurry, greyish previews and a convert that looks like a blur filter: faceswap and DeepFaceLab "
+        "models need tens of thousands of steps at 128 px or more before faces are sharp, i.e. hours to days on "
+        "a GPU.",
+        "A real run on your own faces (GPU): `facezoo extract VIDEO_OR_PHOTOS_A -o faces/a`, the same for B, "
+        "then `facezoo train --encoder effnet-face-v2 --a faces/a --b faces/b --run runs/ab --size 128 "
+        "--steps 50000 --batch-size 16 --precision bf16` (pretrain a stronger encoder first with "
+        "`facezoo pretrain --corpus synthetic:10000 --steps 20000 --size 128 --publish me/effnet-face`).",
+    ]
 
 
 def main():

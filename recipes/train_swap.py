@@ -64,6 +64,7 @@ def add_arguments(parser):
                        help="mixed precision for GPUs (default: %(default)s)")
     train.add_argument("--seed", type=int, default=None,
                        help=f"data seed (default: {DEFAULT_SEED}; --resume keeps the run's)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line (errors still print)")
     parser.add_argument("--verbose", action="store_true")
 
 
@@ -81,6 +82,9 @@ def identity_folders(args) -> dict[str, str]:
             raise UserError(f"Identity {name!r} given twice.")
         folders[name] = folder
     for name, folder in folders.items():
+        if Path(folder).is_file():
+            raise UserError(f"--{name} {folder} is a file; training takes a folder of aligned faces. Extract "
+                            f"them first: `facezoo extract {folder} -o faces/{name}`, then --{name} faces/{name}.")
         if not Path(folder).is_dir():
             raise UserError(f"Face folder for identity {name!r} does not exist: {folder}. Make one with "
                             "`facezoo extract PHOTOS_OR_VIDEO -o DIR`.")
@@ -95,6 +99,7 @@ def set_precision(precision: str) -> None:
 
 
 def run(args) -> int:
+    from zoo.schedule import trainable_label
     from zoo.training import TrainConfig, resume_pair, train_pair
 
     folders = identity_folders(args)
@@ -121,15 +126,19 @@ def run(args) -> int:
             config=TrainConfig(steps=args.steps, learning_rate=args.lr, chunk=args.log_every,
                                checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
             build_only=True)
+    trainer.progress = not args.quiet
     try:
         state = trainer.train(args.steps)
     except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step}. Resume with: "
-              f"facezoo train --run {run_dir} --resume --steps {args.steps}")
+        print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
+              f"facezoo train --run {run_dir} --resume --steps {args.steps or trainer.config.steps}", flush=True)
         return 130
     print(f"trained {state['step']} steps; stages: " +
-          ", ".join(f"{h['trainable']}@{h['step']}({h['reason']})" for h in state["stage_history"]))
-    print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/)")
+          ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}({h['reason']})"
+                    for h in state["stage_history"]))
+    from zoo.runs import disk_usage, format_bytes
+    print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/): "
+          f"{format_bytes(disk_usage(run_dir))} on disk")
     return 0
 
 

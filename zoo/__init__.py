@@ -50,6 +50,8 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    from zoo.tfquiet import import_tensorflow_quietly
+    import_tensorflow_quietly()  # before Keras loads it: no start-up lines that look like failures
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

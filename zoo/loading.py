@@ -144,7 +144,7 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     Examples:
         >>> encoder = zoo.load_encoder("effnet-face-v2")          # latest release on the default hub
         >>> encoder = zoo.load_encoder("effnet-face-v2@v1")       # a tagged release
-        >>> encoder = zoo.load_encoder("runs/pair/encoder.keras") # a local file
+        >>> encoder = zoo.load_encoder("encoder.keras")           # a local file (RUN/encoder.keras)
     """
     if isinstance(ref, (str, os.PathLike)) and _is_path(str(ref)):
         path = Path(str(ref)).expanduser()

@@ -68,7 +68,7 @@ class PretrainConfig:
     bottleneck: int = 256
     chunk: int = 10                  # steps per Keras epoch (loss logging)
     checkpoint_every: int = 100
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
     seed: int = 0
     jit_compile: str | bool = False  # XLA compile is slow to start on CPU; "auto" on accelerators
 
@@ -387,7 +387,7 @@ class _Control:
         class Control(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 trainer.step += 1
-                if trainer.step >= stop_at:
+                if trainer.step >= stop_at or trainer.stop_request.requested:  # Ctrl-C: zoo.interrupt
                     self.model.stop_training = True
 
             def on_epoch_end(self, epoch, logs=None):
@@ -418,6 +418,8 @@ class Pretrainer:
         self.last_checkpoint = 0
         self.losses: list[tuple[int, float]] = []
         self.seconds = 0.0
+        self.progress = True  # the step/loss/ETA line (zoo.progress); `facezoo pretrain --quiet` turns it off
+        self.stop_request = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if getattr(model, "optimizer", None) is None or not model.optimizer.built:
             _compile(model, self.config)
@@ -461,16 +463,26 @@ class Pretrainer:
         self.config.steps = total
         chunk = max(1, int(self.config.chunk))
         start = time.perf_counter()
-        with distribution_scope(self.distribute) if self.distribute else contextlib.nullcontext():
-            while self.step < total:
-                first = self.step // chunk
-                epochs = -(-(total - self.step) // chunk)
-                data = _step_batches(self.sampler, self.step)
-                self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
-                               verbose=0, shuffle=False, callbacks=[_Control(self, total)])
+        from zoo.interrupt import TrainingInterrupted, stop_on_interrupt
+        from zoo.progress import Progress
+
+        progress = Progress(total, lambda: self.step, label="pretrain", every=chunk, quiet=not self.progress)
+        with stop_on_interrupt() as self.stop_request, \
+                distribution_scope(self.distribute) if self.distribute else contextlib.nullcontext():
+            try:
+                while self.step < total and not self.stop_request.requested:
+                    first = self.step // chunk
+                    epochs = -(-(total - self.step) // chunk)
+                    data = _step_batches(self.sampler, self.step)
+                    self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
+                                   verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
+            finally:
+                progress.close()
         self.seconds += time.perf_counter() - start
         if self.step != self.last_checkpoint:
             self.save_checkpoint()
+        if self.stop_request.requested and self.step < total:
+            raise TrainingInterrupted(self.step, self.run_dir)
         return self.state()
 
     def _record(self, logs: dict) -> None:

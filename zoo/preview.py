@@ -48,6 +48,7 @@ def preview_grid(model, faces: dict) -> np.ndarray:
 
 def plot_losses(csv_path, history, out_path) -> Path | None:
     """Plot losses.csv with a vertical line at every stage change."""
+    from zoo.schedule import trainable_label
     csv_path = Path(csv_path)
     if not csv_path.exists():
         return None
@@ -66,7 +67,7 @@ def plot_losses(csv_path, history, out_path) -> Path | None:
         ax.plot(steps, [float(r[key]) for r in rows], label=key, linewidth=1.2 if key == "loss" else 0.8)
     for change in history[1:]:
         ax.axvline(change["step"], color="grey", linestyle="--", linewidth=0.8)
-        ax.text(change["step"], ax.get_ylim()[1], f" {change['trainable']} ({change['reason']})",
+        ax.text(change["step"], ax.get_ylim()[1], f" {trainable_label(change['trainable'])} ({change['reason']})",
                 rotation=90, va="top", fontsize=7, color="grey")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

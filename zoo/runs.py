@@ -1,13 +1,15 @@
 """A training run folder: file names in one place, and `load_run` to get the trained model back.
 
-    RUN/model.keras        the whole swap model (latest checkpoint; atomic)
+    RUN/model.keras        the whole swap model (a hard link to the latest checkpoint's: no copy)
     RUN/state.json         step, current stage, stage history, schedule, config
-    RUN/checkpoints/step-N model.keras + optimizer.npz + state.json, complete or absent
+    RUN/checkpoints/step-N model.keras (no optimizer) + optimizer.npz + state.json, complete or
+                           absent; the newest one is kept (`keep_checkpoints`)
     RUN/previews/          PNG grids (A, A->A, A->B, B, B->B, B->A) every N steps
     RUN/logs/              TensorBoard event files
     RUN/losses.csv         step, loss per identity, stage
     RUN/loss.png           the loss curve with stage changes marked
-    RUN/encoder.keras      the encoder alone, for `facezoo publish`
+    RUN/encoder.keras      the encoder alone (pretraining runs); `facezoo publish RUN` takes the
+                           encoder out of model.keras for swap runs
 """
 from __future__ import annotations
 
@@ -45,8 +47,10 @@ def load_run(run_dir, *, compile: bool = False):
     """The trained `SwapModel` of a run folder, with `.encoder`, `.decoders` and `.identities`.
 
     Examples:
-        >>> model = zoo.load_run("runs/alice-bob")
-        >>> fake = model.swap(faces_of_alice, to="bob")
+        >>> model = zoo.load_run("facezoo-quickstart/pair")   # a `facezoo train` or quickstart run
+        >>> size = model.input_size
+        >>> faces_of_a = np.random.rand(2, size, size, 3)     # aligned RGB faces in [0, 1]
+        >>> fake_b = model.swap(faces_of_a, to="b")
     """
     import keras
 
@@ -65,7 +69,22 @@ def load_run(run_dir, *, compile: bool = False):
     return model
 
 
-def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 2) -> tuple[Path, dict]:
+def save_model_only(model, path) -> None:
+    """`model.save(path)` without the optimizer's slots: they live once, in optimizer.npz (facezoo
+    reloads models with compile=False, so a copy inside model.keras was 40% of every checkpoint and
+    never read)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        model.save(path)
+        return
+    model.optimizer = None
+    try:
+        model.save(path)
+    finally:
+        model.optimizer = optimizer
+
+
+def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 1) -> tuple[Path, dict]:
     """Write RUN/checkpoints/step-N (model.keras, optimizer.npz, state.json) complete or not at all,
     then point RUN/state.json at it and drop all but the newest `keep` checkpoints.
 
@@ -82,7 +101,7 @@ def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 
     final = root / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
-        model.save(tmp / MODEL)
+        save_model_only(model, tmp / MODEL)
         with open(tmp / MODEL, "rb") as f:
             os.fsync(f.fileno())
         with atomic_write(tmp / OPTIMIZER) as f:
@@ -104,3 +123,26 @@ def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 
     for stale in root.glob(".step-*"):
         shutil.rmtree(stale, ignore_errors=True)
     return final, state
+
+
+def disk_usage(root) -> int:
+    """Bytes under `root`, each hard-linked file counted once (RUN/model.keras links a checkpoint's)."""
+    seen, total = set(), 0
+    for path in Path(root).rglob("*"):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def format_bytes(n: int) -> str:
+    """`143912345` -> `143.9 MB` (decimal units, as `du -h --si` and file managers show them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

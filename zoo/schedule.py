@@ -88,7 +88,7 @@ class Stage:
     def describe(self) -> str:
         when = (f"step {self.start}" if isinstance(self.start, int)
                 else f"plateau(window={self.start.window}, threshold={self.start.threshold})")
-        return f"{self.trainable} from {when}, encoder lr x{self.lr_multiplier:g}"
+        return f"{trainable_label(self.trainable)} from {when}, encoder lr x{self.lr_multiplier:g}"
 
     def to_string(self) -> str:
         if isinstance(self.start, int):
@@ -98,8 +98,13 @@ class Stage:
             if self.start.min_steps:
                 args += f",min_steps={self.start.min_steps}"
             when = f"plateau({args})"
-        text = f"{'frozen' if self.trainable == 'none' else self.trainable}@{when}"
+        text = f"{trainable_label(self.trainable)}@{when}"
         return text + (f":lr={self.lr:g}" if self.lr is not None else "")
+
+
+def trainable_label(trainable: str) -> str:
+    """How a stage's trainable set reads to people: "frozen" for the stored "none"."""
+    return "frozen" if trainable == "none" else str(trainable)
 
 
 def _parse_trainable(what: str, text: str) -> str:

@@ -120,7 +120,8 @@ def build_swap_model(encoder, identities=("a", "b"), *, output_size: int | None 
     Examples:
         >>> enc = zoo.build_encoder("mobilenet-face", input_size=64)
         >>> model = zoo.build_swap_model(enc, identities=["a", "b"])
-        >>> fake_b = model.swap(faces_of_a, to="b")
+        >>> faces_of_a = np.random.rand(2, 64, 64, 3)         # aligned RGB faces in [0, 1]
+        >>> fake_b = model.swap(faces_of_a, to="b")            # untrained: noise until trained
     """
     identities = _check_identities(identities)
     if isinstance(encoder, str):

@@ -25,9 +25,11 @@ import numpy as np
 
 from zoo import runs
 from zoo.errors import InputError
+from zoo.interrupt import StopRequest, TrainingInterrupted, stop_on_interrupt
 from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
-from zoo.schedule import FreezeSchedule, Plateau, apply_stage
+from zoo.progress import Progress
+from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 
 log = logging.getLogger("facezoo.train")
 
@@ -43,7 +45,7 @@ class TrainConfig:
     chunk: int = 10                  # steps per Keras epoch: loss logging and plateau resolution
     checkpoint_every: int = 200
     preview_every: int = 100
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
     recon: str = "mae"
     ssim_weight: float = 0.5
     ms_ssim: bool | None = None       # None: on at >= 128 px
@@ -156,6 +158,9 @@ class _Control(keras.callbacks.Callback):
         if self.stop_at is not None and t.step >= self.stop_at:
             self.reason = "step"
             self.model.stop_training = True
+        if t.stop_request.requested:  # Ctrl-C: stop at this step boundary (see zoo.interrupt)
+            self.reason = "interrupt"
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
         t = self.trainer
@@ -206,6 +211,9 @@ class SwapTrainer:
         self._compiled_stage: int | None = None
         self._preview_batch = None
         self._calibrated_step: int | None = None
+        self.progress = True  # the step/loss/ETA line (zoo.progress); recipes turn it off with --quiet
+        self.progress_label = "train"
+        self.stop_request = StopRequest()
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     # --- resume --------------------------------------------------------------------------------
@@ -227,7 +235,11 @@ class SwapTrainer:
         trainer.stage_losses = list(state.get("stage_losses", []))
         trainer.history = list(state.get("stage_history", []))
         trainer.last_checkpoint = trainer.last_preview = trainer.step
-        trainer._carry_state = state_from_file(runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER)
+        optimizer_file = runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER
+        if optimizer_file.exists():
+            trainer._carry_state = state_from_file(optimizer_file)
+        else:  # dropped to save disk (the quickstart's finished pretraining): moments restart from zero
+            log.warning("%s has no %s: the optimizer starts afresh", optimizer_file.parent, runs.OPTIMIZER)
         log.info("resumed %s at step %d, stage %d (%s)", run_dir, trainer.step, trainer.stage_index + 1,
                  trainer.stage.describe())
         return trainer
@@ -272,7 +284,8 @@ class SwapTrainer:
         self.history.append({"stage": index, "trainable": self.stage.trainable, "step": self.step,
                              "reason": reason, "lr_multiplier": self.stage.lr_multiplier,
                              "time": time.time()})
-        log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, self.stage.trainable, self.step, reason)
+        log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, trainable_label(self.stage.trainable),
+                 self.step, reason)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -291,6 +304,25 @@ class SwapTrainer:
         if self._compiled_stage != self.stage_index:
             self._compile_for_stage()
         callbacks_extra = self._tensorboard()
+        progress = Progress(total, lambda: self.step, label=self.progress_label, identities=self.model.identities,
+                            every=max(1, self.config.chunk), quiet=not self.progress)
+        callbacks_extra.append(progress)
+        with stop_on_interrupt() as self.stop_request:
+            try:
+                self._train_until(total, callbacks_extra)
+            finally:
+                progress.close()
+        if not finalize:
+            return self.state()
+        if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
+            self.save_checkpoint()
+        if self.last_preview != self.step:
+            self.write_preview()
+        self.plot_losses()
+        return self.state()
+
+    def _train_until(self, total: int, callbacks_extra: list) -> None:
+        """The stage loop: one `fit()` per stage (or until Ctrl-C, then save and raise)."""
         try:
             while self.step < total:
                 nxt = self._next_stage()
@@ -316,20 +348,18 @@ class SwapTrainer:
                                    callbacks=[control, *callbacks_extra])
                 if nxt is not None and (control.reason == "plateau" or
                                         (isinstance(nxt.start, int) and self.step >= nxt.start)):
-                    self._enter_stage(self.stage_index + 1, control.reason or "step")
-                    self._compile_for_stage()
-        except KeyboardInterrupt:
+                    self._enter_stage(self.stage_index + 1, "plateau" if control.reason == "plateau" else "step")
+                    if not self.stop_request.requested:  # a resumed run compiles the new stage itself
+                        self._compile_for_stage()
+                if self.stop_request.requested:
+                    raise TrainingInterrupted(self.step, self.run_dir)
+        except KeyboardInterrupt as exc:
             log.warning("interrupted at step %d: saving a checkpoint", self.step)
-            self.save_checkpoint()
-            raise
-        if not finalize:
-            return self.state()
-        if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
-            self.save_checkpoint()
-        if self.last_preview != self.step:
-            self.write_preview()
-        self.plot_losses()
-        return self.state()
+            if self.last_checkpoint != self.step or not (self.run_dir / runs.STATE).exists():
+                self.save_checkpoint()
+            if isinstance(exc, TrainingInterrupted):
+                raise
+            raise TrainingInterrupted(self.step, self.run_dir) from None
 
     def _advance_by_step(self) -> None:
         while True:

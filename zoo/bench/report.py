@@ -98,12 +98,16 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
     """
     from zoo.io import atomic_write
     from zoo.preview import write_png
+    from zoo.schedule import trainable_label
 
     out = Path(out_dir)
     assets = out / ASSETS
     assets.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Finished in {summary.get('seconds', '?')} s.</p>"]
+    if summary.get("about"):  # what was run, what quality to expect at that budget, a real run's command
+        parts.append("<h2>What this run is</h2>")
+        parts.extend(f"<p>{html.escape(str(line))}</p>" for line in summary["about"])
 
     # data
     if corpus_dir is not None and Path(corpus_dir).exists():
@@ -134,7 +138,7 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
     stages = pair.get("stages") or []
     if stages:
         parts.append("<h2>Stage changes</h2><table><tr><th>step</th><th>trainable</th><th>reason</th></tr>")
-        parts.append("".join(f"<tr><td>{int(s.get('step', 0))}</td><td>{html.escape(str(s.get('trainable')))}"
+        parts.append("".join(f"<tr><td>{int(s.get('step', 0))}</td><td>{html.escape(trainable_label(str(s.get('trainable'))))}"
                              f"</td><td>{html.escape(str(s.get('reason')))}</td></tr>" for s in stages))
         parts.append("</table>")
 
@@ -191,8 +195,9 @@ def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     from zoo.bench.evidence import evidence_metadata
 
     ev = evidence_metadata(path)  # the same summary a published card shows
-    parts = ["<h2>Time to quality</h2>",
-             f"<p>From <code>{html.escape(str(path))}</code>: {html.escape(ev['setup'])}; threshold "
+    parts = ["<h2>Time to quality: the committed benchmark (not this run)</h2>",
+             "<p>These numbers come from facezoo's time-to-quality benchmark, not from the run above. "
+             f"From <code>{html.escape(str(path))}</code>: {html.escape(ev['setup'])}; threshold "
              f"{html.escape(ev['threshold'])}. Reproduce with <code>{html.escape(ev['command'])}</code>.</p>",
              "<table><tr><th>arm</th><th>runs reaching threshold</th><th>mean steps to threshold</th>"
              "<th>final SSIM (mean ± std)</th><th>swaps called B</th></tr>"]

@@ -123,24 +123,19 @@ def _step_flops(model, x, y, loss) -> float | None:
                 return sum(loss[k](yb[k], pred[k]) for k in loss)
             return loss(yb, pred)
 
-        compiled = jax.jit(jax.grad(objective)).lower(trainable, frozen, x, y).compile()
-        analysis = compiled.cost_analysis()
+        # The lowered program's cost analysis: the same count as the compiled one, without a second compile.
+        analysis = jax.jit(jax.grad(objective)).lower(trainable, frozen, x, y).cost_analysis()
         if isinstance(analysis, list):
             analysis = analysis[0]
         return float(analysis.get("flops", 0.0)) or None
     if backend == "torch":
-        import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        from keras import ops
-        xb = keras.tree.map_structure(ops.convert_to_tensor, x)
-        yb = keras.tree.map_structure(ops.convert_to_tensor, y)
         with FlopCounterMode(display=False) as counter:
-            pred = model(xb, training=True)
-            total = sum(loss[k](yb[k], pred[k]) for k in loss) if isinstance(loss, dict) else loss(yb, pred)
+            pred = model(x, training=True)
+            total = sum(loss[k](y[k], pred[k]) for k in loss) if isinstance(loss, dict) else loss(y, pred)
             total.backward()
-        model.zero_grad(set_to_none=True) if hasattr(model, "zero_grad") else None
-        del torch
+        model.zero_grad(set_to_none=True)  # a Keras model on torch is a torch.nn.Module
         return float(counter.get_total_flops()) or None
     return None
 
@@ -168,6 +163,7 @@ def child(args) -> list[dict]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     device = _device_name()
+    jit = resolve_jit("auto") if args.jit == "auto" else args.jit == "on"   # torch "on": torch.compile
     rows = []
     cases = [("swap", size, batch) for size in args.sizes for batch in args.batches]
     cases += [("pretrain", size, batch) for size in args.pretrain_sizes for batch in args.pretrain_batches]
@@ -177,9 +173,11 @@ def child(args) -> list[dict]:
             keras.backend.clear_session()
             make = _swap_case if kind == "swap" else _pretrain_case
             model, x, y, loss, images = make(args.encoder, size, batch, args.width)
-            model.compile(optimizer=keras.optimizers.AdamW(2e-4), loss=loss, jit_compile=resolve_jit("auto"))
+            # On the device once: the timed steps measure the step, not host-to-device copies.
+            x, y = (keras.tree.map_structure(keras.ops.convert_to_tensor, v) for v in (x, y))
+            model.compile(optimizer=keras.optimizers.AdamW(2e-4), loss=loss, jit_compile=jit)
             row = {"backend": keras.backend.backend(), "device": device, "model": kind, "encoder": args.encoder,
-                   "size": size, "batch": images, "precision": precision}
+                   "size": size, "batch": images, "precision": precision, "jit": str(jit)}
             try:
                 flops = _step_flops(model, x, y, loss)
                 seconds = _time_steps(model, x, y, args.steps, args.warmup)
@@ -282,6 +280,8 @@ def parse(argv=None):
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (compilation) per case")
     p.add_argument("--pipeline-batches", type=int, default=20)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="data pipeline processes")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="jit_compile: auto = the trainer's choice (XLA on JAX; eager PyTorch), on = XLA / torch.compile")
     p.add_argument("--peak-tflops", type=float, default=None, help="the chip's peak, if not in PEAKS")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the table")
     p.add_argument("--tiny", action="store_true",
@@ -320,7 +320,7 @@ def main(argv=None) -> int:
     note = (f"`python benchmarks/gpu_train.py {' '.join(forwarded)}`".replace(" `", "`") +
             f" on {time.strftime('%Y-%m-%d')}; median of {args.steps} steps after {args.warmup} warm-up steps; "
             "batch = images per step (swap: both identities). FLOPs per step (forward + backward) counted "
-            "by each backend (JAX: XLA cost analysis; PyTorch: FlopCounterMode). MFU = TFLOP/s / peak."
+            "by each backend (JAX: XLA cost analysis, all ops; PyTorch: FlopCounterMode, matmuls and convolutions). MFU = TFLOP/s / peak."
             + (f" Not installed: {', '.join(skipped)}." if skipped else ""))
     text = render(rows, pipeline, note)
     print(text)

@@ -521,6 +521,16 @@ class Pretrainer:
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         if not self.is_chief:  # across processes the chief alone writes the (shared) run folder
+            if self.cluster.engine == "tensorflow":
+                # Under MultiWorkerMirroredStrategy saving runs collectives (variable broadcasts) that
+                # every worker must join: the others save too, into a temp folder they delete.
+                import shutil
+                import tempfile
+                scratch = tempfile.mkdtemp(prefix="facezoo-worker-ckpt-")
+                try:
+                    write_checkpoint_dir(scratch, self.step, self.model, self.state(), keep=1)
+                finally:
+                    shutil.rmtree(scratch, ignore_errors=True)
             self.last_checkpoint = self.step
             return None
         from zoo.distribute import local_only

@@ -221,6 +221,22 @@ def local_only():
         keras.distribution.set_distribution(previous)
 
 
+def join_chief_save(cluster: Cluster, save) -> None:
+    """A non-chief worker's part when the chief saves a checkpoint: under TF's MultiWorkerMirroredStrategy
+    saving runs collectives (variable broadcasts) that every worker must join, so the others save too,
+    into a scratch folder they delete (TensorFlow's own pattern). JAX: nothing (the chief saves alone,
+    under `local_only`). `save(folder)` writes a checkpoint into `folder`."""
+    if cluster.engine != "tensorflow":
+        return
+    import shutil
+    import tempfile
+    scratch = tempfile.mkdtemp(prefix="facezoo-worker-checkpoint-")
+    try:
+        save(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def local_copy(model):
     """A copy of `model` with the same weights, built outside any distribution (plain local arrays), so
     the chief can evaluate and save it alone after multi-process training."""

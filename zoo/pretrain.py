@@ -12,7 +12,8 @@ Two identity heads sit on the shared encoder + bottleneck ("inter"):
 Both take inputs {"face": (B, S, S, 3) float32 [0, 1], "identity": (B, 1) int32} and output (B, S, S, 4):
 RGB + mask, trained with `zoo.losses.FaceLoss` by `Pretrainer` (Keras `fit` in chunks, atomic
 checkpoints, exact resume). `--distribute data-parallel` uses `keras.distribution.DataParallel` on JAX
-and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`).
+and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`); across processes, see
+`zoo.distribute`.
 
 At the end, `evaluate_encoder` scores the frozen encoder on held-out identities: a transfer score
 (fresh decoder per identity, masked SSIM on that identity's unseen images) and a linear identity probe
@@ -521,16 +522,9 @@ class Pretrainer:
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
         if not self.is_chief:  # across processes the chief alone writes the (shared) run folder
-            if self.cluster.engine == "tensorflow":
-                # Under MultiWorkerMirroredStrategy saving runs collectives (variable broadcasts) that
-                # every worker must join: the others save too, into a temp folder they delete.
-                import shutil
-                import tempfile
-                scratch = tempfile.mkdtemp(prefix="facezoo-worker-ckpt-")
-                try:
-                    write_checkpoint_dir(scratch, self.step, self.model, self.state(), keep=1)
-                finally:
-                    shutil.rmtree(scratch, ignore_errors=True)
+            from zoo.distribute import join_chief_save
+            join_chief_save(self.cluster, lambda folder: write_checkpoint_dir(folder, self.step, self.model,
+                                                                              self.state(), keep=1))
             self.last_checkpoint = self.step
             return None
         from zoo.distribute import local_only

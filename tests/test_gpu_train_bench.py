@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_gpu_train_tiny(tmp_path):
     backends = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # OMP_NUM_THREADS=1: see tests/test_torch.py (torch's OpenMP threads on a loaded 2-core machine).
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "benchmarks/gpu_train.py", "--tiny", "--out", str(tmp_path)],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]

@@ -13,8 +13,8 @@ analysis (`jax.jit(...).lower(...).compile().cost_analysis()`), PyTorch with
 the chip's dense peak for the dtype (`PEAKS`; `--peak-tflops` for other chips; blank on CPUs).
 
 Then the data pipeline: augmented swap images/s of `FaceDataset` with all cores (worker threads, the
-trainer's path) and pretraining samples/s of the synthetic corpus sampler with all cores (processes), against the fastest step's
-consumption at the same size ("keeps up" when the ratio is >= 1).
+trainer's path) and pretraining samples/s of the synthetic corpus sampler with all cores (processes),
+against the fastest step's consumption at the same size ("keeps up" when the ratio is >= 1).
 
 The table (markdown + JSON) goes to `benchmarks/results/gpu_train-<device>.{md,json}`.
 
@@ -280,7 +280,8 @@ def render(rows: list[dict], pipeline: list[dict], note: str) -> str:
     if pipeline:
         lines += ["", "## Data pipeline vs the accelerator", "",
                   "| px | workers | swap pipeline images/s (threads) | fastest swap step images/s | ratio | "
-                  "pretrain sampler images/s (processes) | fastest pretrain step images/s | ratio |", "|---|---|---|---|---|---|---|---|"]
+                  "pretrain sampler images/s (processes) | fastest pretrain step images/s | ratio |",
+                  "|---|---|---|---|---|---|---|---|"]
         for p in pipeline:
             best = {kind: max((r["images_per_s"] for r in rows if r["model"] == kind and r["size"] == p["size"]
                                and "error" not in r), default=None) for kind in ("swap", "pretrain")}
@@ -311,7 +312,8 @@ def parse(argv=None):
     p.add_argument("--pipeline-batches", type=int, default=20)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="data pipeline processes")
     p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
-                   help="jit_compile: auto = the trainer's choice (XLA on JAX; eager PyTorch), on = XLA / torch.compile")
+                   help="jit_compile: auto = the trainer's choice (XLA on JAX; eager PyTorch), "
+                        "on = XLA / torch.compile")
     p.add_argument("--peak-tflops", type=float, default=None, help="the chip's peak, if not in PEAKS")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the table")
     p.add_argument("--tiny", action="store_true",

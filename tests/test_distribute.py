@@ -160,7 +160,7 @@ def _two_workers_match_one_process(tmp_path, parent, backend):
         workers.wait_all(RUN_TIMEOUT)
     finally:
         workers.stop()
-    for i, (name, proc) in enumerate(workers.procs):
+    for name, proc in workers.procs:
         assert proc.returncode == 0, f"{name}:\n{workers.log(name)[-4000:]}"
     assert "worker 1 of 2 done" in workers.log("worker1")
 

@@ -62,7 +62,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data and weight seed")
     parser.add_argument("--distribute", choices=("data-parallel",), default=None,
                         help="data parallelism over the local devices: keras.distribution.DataParallel "
-                             "(JAX) or tf.distribute.MirroredStrategy (TensorFlow)")
+                             "(JAX) or tf.distribute.MirroredStrategy (TensorFlow); across processes "
+                             "when KERAS_DISTRIBUTION_NUM_PROCESSES (JAX) or TF_CONFIG (TensorFlow) says "
+                             "so (docs/pretraining.md)")
     parser.add_argument("--virtual-devices", type=int, default=0,
                         help="split the CPU into N devices (test data parallelism without GPUs)")
     parser.add_argument("--publish", default=None, metavar="REPO", help="publish the encoder to this hub repo")
@@ -156,6 +158,7 @@ def run(args) -> int:
     memory = P.memory_per_identity(trainer.model, trainer.model.optimizer)
     print(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
           f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
+    from zoo.distribute import WorkerLostError
     trainer.progress = not args.quiet
     try:
         state = trainer.train(config.steps)
@@ -163,10 +166,21 @@ def run(args) -> int:
         print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
               f"facezoo pretrain --run {run_dir} --resume --steps {config.steps}", flush=True)
         return 130
+    except WorkerLostError as exc:
+        _abort(exc)
     print(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
           f"{state['losses'][-1][1] if state['losses'] else float('nan'):.4f}")
 
     encoder = trainer.encoder
+    cluster = trainer.cluster
+    if cluster is not None and cluster.multi:
+        from zoo.distribute import local_copy, shutdown_jax
+        encoder = P.find_encoder(local_copy(trainer.model))  # plain local weights: the chief goes on alone
+        shutdown_jax()
+        if not cluster.is_chief:
+            print(f"worker {cluster.process_id} of {cluster.num_processes} done; the chief (process 0) writes "
+                  f"the encoder, the evaluation and the release")
+            return 0
     P.save_encoder(encoder, run_dir / P.ENCODER)
     metrics = {}
     if holdout and args.eval_steps > 0:
@@ -207,6 +221,16 @@ def run(args) -> int:
     print(f"run folder: {run_dir}: {format_bytes(disk_usage(run_dir))} on disk")
     print(json.dumps({"metrics": metrics, "run": str(run_dir)}))
     return 0
+
+
+def _abort(exc) -> None:
+    """Print a lost-worker error and exit at once: the engines' exit handlers would wait for the dead
+    peer (JAX's shutdown barrier, up to its heartbeat timeout) before the job could fail."""
+    import os
+    import sys
+    print(f"facezoo: error: {exc}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(3)
 
 
 def main():

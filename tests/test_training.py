@@ -267,3 +267,13 @@ def test_resume_rebuilds_the_data_stream_from_the_run_folder(tmp_path, capsys):
     trainer = resume_pair(run, steps=3)  # resumed training itself: test_cli_kill_then_resume
     assert (trainer.dataset.batch_size, trainer.dataset.seed, trainer.dataset.size) == (3, 5, SIZE)
     assert (trainer.step, trainer.config.steps) == (1, 3)
+
+
+def test_truncate_losses_drops_steps_past_the_checkpoint(tmp_path):
+    """A run killed after its last checkpoint logged steps its resume trains again: they go, once."""
+    from zoo.runs import LOSSES, truncate_losses
+
+    (tmp_path / LOSSES).write_text("step,loss,time\r\n10,0.5,1\r\n20,0.4,2\r\n30,0.3,3\r\n")
+    truncate_losses(tmp_path, 20)
+    assert (tmp_path / LOSSES).read_text().splitlines() == ["step,loss,time", "10,0.5,1", "20,0.4,2"]
+    truncate_losses(tmp_path / "absent", 5)  # no file: nothing to do

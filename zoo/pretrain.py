@@ -12,7 +12,8 @@ Two identity heads sit on the shared encoder + bottleneck ("inter"):
 Both take inputs {"face": (B, S, S, 3) float32 [0, 1], "identity": (B, 1) int32} and output (B, S, S, 4):
 RGB + mask, trained with `zoo.losses.FaceLoss` by `Pretrainer` (Keras `fit` in chunks, atomic
 checkpoints, exact resume). `--distribute data-parallel` uses `keras.distribution.DataParallel` on JAX
-and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`).
+and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`); across processes, see
+`zoo.distribute`.
 
 At the end, `evaluate_encoder` scores the frozen encoder on held-out identities: a transfer score
 (fresh decoder per identity, masked SSIM on that identity's unseen images) and a linear identity probe
@@ -298,21 +299,28 @@ def distribution_scope(mode: str | None):
         raise InputError(f"distribute must be 'data-parallel' or None. Received: {mode!r}")
     import keras
     backend = keras.backend.backend()
+    from zoo import distribute
+    cluster = distribute.cluster_from_env(backend)
     if backend == "jax":
-        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1") or 1) > 1:
-            _initialize_jax_cluster()
+        if cluster.multi:  # several processes (zoo.distribute): must run before any computation
+            distribute.initialize_jax(cluster)
         devices = keras.distribution.list_devices()
         previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        # Across processes each one feeds its own rows of the global batch (`_step_batches`).
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=devices, auto_shard_dataset=not cluster.multi))
         try:
             yield len(devices)
         finally:
             keras.distribution.set_distribution(previous)
     elif backend == "tensorflow":
         import tensorflow as tf
-        if os.environ.get("TF_CONFIG"):
-            # Several hosts: every worker runs the same command with its own TF_CONFIG (cluster + task).
-            strategy = _multi_worker_strategy()
+        if cluster.multi:
+            # Several processes: every worker runs the same command with its own TF_CONFIG (zoo.distribute).
+            strategy = distribute.tf_strategy()
+            with strategy.scope(), distribute.tf_loss_reduction():
+                yield strategy.num_replicas_in_sync
+            return
         else:
             if "tf_mirrored" not in _CLUSTER:  # one strategy per process: build, compile and fit share it
                 gpus = tf.config.list_logical_devices("GPU")
@@ -328,26 +336,22 @@ def distribution_scope(mode: str | None):
 _CLUSTER = {}
 
 
-def _initialize_jax_cluster() -> None:
-    """`keras.distribution.initialize()` once, from KERAS_DISTRIBUTION_{JOB_ADDRESSES,NUM_PROCESSES,PROCESS_ID}."""
-    if not _CLUSTER.get("jax"):
-        import keras
-        keras.distribution.initialize()
-        _CLUSTER["jax"] = True
+def _cluster():
+    """This process's place in a multi-process run (`zoo.distribute.Cluster`), from the environment."""
+    import keras
 
-
-def _multi_worker_strategy():
-    """One `tf.distribute.MultiWorkerMirroredStrategy` per process (it must be created only once)."""
-    if "tf" not in _CLUSTER:
-        import tensorflow as tf
-        _CLUSTER["tf"] = tf.distribute.MultiWorkerMirroredStrategy()
-    return _CLUSTER["tf"]
+    from zoo.distribute import cluster_from_env
+    return cluster_from_env(keras.backend.backend())
 
 
 # --- data -------------------------------------------------------------------------------------------
 
 def _step_batches(sampler, offset: int):
     import keras
+
+    from zoo.distribute import cluster_from_env, local_rows
+
+    cluster = cluster_from_env(keras.backend.backend())
 
     class StepBatches(keras.utils.PyDataset):
         """Batch `offset + i` of the sampler as ({"face", "identity"}, y); endless."""
@@ -361,7 +365,8 @@ def _step_batches(sampler, offset: int):
 
         def __getitem__(self, index):
             x, ids, y = sampler.batch(offset + index)
-            return {"face": x, "identity": ids.reshape(-1, 1)}, y
+            rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
+            return {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}, y[rows]
 
     return StepBatches()
 
@@ -423,6 +428,15 @@ class Pretrainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if getattr(model, "optimizer", None) is None or not model.optimizer.built:
             _compile(model, self.config)
+        self.cluster = _cluster() if distribute else None
+        if self.cluster is not None and self.cluster.engine == "tensorflow" and self.cluster.multi:
+            from zoo.distribute import prepare_tf_model
+            prepare_tf_model(model)
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process writes the run folder (always, except non-chief workers across processes)."""
+        return self.cluster is None or self.cluster.is_chief
 
     @classmethod
     def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None) -> "Pretrainer":
@@ -452,6 +466,9 @@ class Pretrainer:
             restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
         trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute)
         trainer.step = trainer.last_checkpoint = int(state["step"])
+        if trainer.is_chief:
+            from zoo.runs import truncate_losses
+            truncate_losses(run_dir, trainer.step)
         trainer.losses = [tuple(x) for x in state.get("losses", [])]
         trainer.seconds = float(state.get("seconds", 0.0))
         log.info("resumed %s at step %d", run_dir, trainer.step)
@@ -474,8 +491,14 @@ class Pretrainer:
                     first = self.step // chunk
                     epochs = -(-(total - self.step) // chunk)
                     data = _step_batches(self.sampler, self.step)
-                    self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
-                                   verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
+                    try:
+                        self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
+                                       verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
+                    except Exception as exc:  # noqa: BLE001 - across processes an engine error means a lost peer
+                        if self.cluster is None or not self.cluster.multi:
+                            raise
+                        from zoo.distribute import worker_lost
+                        raise worker_lost(exc, self.cluster, self.step) from exc
             finally:
                 progress.close()
         self.seconds += time.perf_counter() - start
@@ -491,6 +514,8 @@ class Pretrainer:
             return
         loss = float(loss)
         self.losses.append((self.step, loss))
+        if not self.is_chief:
+            return
         path = self.run_dir / LOSSES
         new = not path.exists()
         with open(path, "a", newline="") as f:
@@ -506,14 +531,23 @@ class Pretrainer:
                 "losses": self.losses[-2000:], "seconds": round(self.seconds, 3),
                 "backend": keras.backend.backend(), "distribute": self.distribute}
 
-    def save_checkpoint(self) -> Path:
-        """Write step-N complete in a temp folder, rename it, then point RUN/state.json at it."""
+    def save_checkpoint(self) -> Path | None:
+        """Write step-N complete in a temp folder, rename it, then point RUN/state.json at it (the chief
+        only: None on the other workers of a multi-process run)."""
         from zoo.runs import write_checkpoint_dir
 
         if hasattr(self.model, "jax_state_sync"):
             self.model.jax_state_sync()
-        final, _ = write_checkpoint_dir(self.run_dir, self.step, self.model, self.state(),
-                                        keep=self.config.keep_checkpoints)
+        if not self.is_chief:  # across processes the chief alone writes the (shared) run folder
+            from zoo.distribute import join_chief_save
+            join_chief_save(self.cluster, lambda folder: write_checkpoint_dir(folder, self.step, self.model,
+                                                                              self.state(), keep=1))
+            self.last_checkpoint = self.step
+            return None
+        from zoo.distribute import local_only
+        with local_only() if self.cluster is not None else contextlib.nullcontext():
+            final, _ = write_checkpoint_dir(self.run_dir, self.step, self.model, self.state(),
+                                            keep=self.config.keep_checkpoints)
         self.last_checkpoint = self.step
         log.info("checkpoint %s", final)
         return final

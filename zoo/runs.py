@@ -125,6 +125,24 @@ def write_checkpoint_dir(run_dir, step: int, model, state: dict, *, keep: int = 
     return final, state
 
 
+def truncate_losses(run_dir, step: int) -> None:
+    """Drop the `losses.csv` rows after `step`: a run killed past its last checkpoint logged steps that
+    its resume trains again, and the file must not list them twice."""
+    import csv
+
+    from zoo.io import atomic_write
+
+    path = Path(run_dir) / LOSSES
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= int(step)]
+    if len(keep) != len(rows):
+        with atomic_write(path, "w") as f:
+            csv.writer(f).writerows(keep)
+
+
 def disk_usage(root) -> int:
     """Bytes under `root`, each hard-linked file counted once (RUN/model.keras links a checkpoint's)."""
     seen, total = set(), 0

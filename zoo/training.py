@@ -235,6 +235,7 @@ class SwapTrainer:
         trainer.stage_losses = list(state.get("stage_losses", []))
         trainer.history = list(state.get("stage_history", []))
         trainer.last_checkpoint = trainer.last_preview = trainer.step
+        runs.truncate_losses(run_dir, trainer.step)
         optimizer_file = runs.checkpoint_dir(run_dir, state) / runs.OPTIMIZER
         if optimizer_file.exists():
             trainer._carry_state = state_from_file(optimizer_file)

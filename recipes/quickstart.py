@@ -1,4 +1,4 @@
-"""The whole pipeline end to end on synthetic faces, offline, on this machine.
+"""The whole pipeline end to end on synthetic faces (or real ones), offline, on this machine.
 
 1. synthesise a corpus of identities (`facezoo synth`);
 2. detect and align every face with MTCNN (`facezoo extract`);
@@ -10,6 +10,10 @@
 `--size`, `--steps`, `--identities` scale it up. Safe to rerun into the same `--out`: every phase
 resumes (corpus, extraction, both training runs), so a second run finishes in a minute or two, and
 Ctrl-C saves and tells you to rerun. Outputs go to `./facezoo-quickstart` (gitignored in the checkout).
+
+`--corpus lfw:PATH` runs it on real people instead: the most photographed LFW DevTrain people are
+the pretraining identities and the two most photographed DevTest people (never pretrained on) are the
+pair; the photos are linked into OUT/corpus and aligned like any photo (the face nearest the centre).
 
 This is a smoke run: 90 steps at 64 px prove that the pipeline works on your machine, not that it
 swaps faces. The closing summary and the report say what a real run needs.
@@ -30,6 +34,9 @@ log = logging.getLogger("facezoo.quickstart")
 def add_arguments(parser):
     parser.add_argument("--out", default="facezoo-quickstart", help="output folder (default: %(default)s)")
     parser.add_argument("--encoder", default="effnet-face-v2", help="registry encoder to pretrain")
+    parser.add_argument("--corpus", default="synthetic",
+                        help="synthetic (default: procedural faces, needs nothing) or lfw:PATH (real people from "
+                             "Labeled Faces in the Wild; see docs/real-faces.md)")
     parser.add_argument("--identities", type=int, default=6, help="pretraining identities (default: %(default)s)")
     parser.add_argument("--images", type=int, default=16, help="images per identity (default: %(default)s)")
     parser.add_argument("--size", type=int, default=64, help="face size in pixels (default: %(default)s)")
@@ -71,16 +78,25 @@ def run(args) -> int:
     spec = zoo.get_spec(args.encoder)
     repo = args.repo or spec.repo_id
     n_pre = args.identities
-    faces = SyntheticFaces(n_pre + 2, size=max(128, args.size), seed=args.seed)
-    pretrain_ids, pair_ids = faces.split(2)
-
-    _say(f"1/5 synthesising {n_pre + 2} identities x {args.images} images -> {out / 'corpus'}")
-    write_corpus(out / "corpus", faces, args.images)
+    if args.corpus == "synthetic":
+        faces = SyntheticFaces(n_pre + 2, size=max(128, args.size), seed=args.seed)
+        pretrain_ids, pair_ids = faces.split(2)
+        pre_names = [identity_name(i) for i in pretrain_ids]
+        pair_names = [identity_name(i) for i in pair_ids]
+        _say(f"1/5 synthesising {n_pre + 2} identities x {args.images} images -> {out / 'corpus'}")
+        write_corpus(out / "corpus", faces, args.images)
+        corpus_label, select = "synthetic", "largest"
+    elif args.corpus.startswith("lfw:"):
+        pre_names, pair_names = _link_lfw(args.corpus[4:], out / "corpus", n_pre, args.images)
+        corpus_label, select = "LFW", "centre"
+    else:
+        raise UserError(f"--corpus {args.corpus!r}: use synthetic or lfw:PATH (the LFW folder with "
+                        "images_deepfunneled/ and the people files).")
 
     _say("2/5 detecting and aligning faces with MTCNN -> " + str(out / "faces"))
-    folders = _extract_all(out, [identity_name(i) for i in range(n_pre + 2)], args.size, args.images)
-    pre_folders = {identity_name(i): folders[identity_name(i)] for i in pretrain_ids}
-    pair = {"a": folders[identity_name(pair_ids[0])], "b": folders[identity_name(pair_ids[1])]}
+    folders = _extract_all(out, pre_names + pair_names, args.size, args.images, select=select)
+    pre_folders = {name: folders[name] for name in pre_names}
+    pair = {"a": folders[pair_names[0]], "b": folders[pair_names[1]]}
 
     _say(f"3/5 pretraining {spec.name} on {n_pre} identities for {args.pretrain_steps} steps "
          f"(pair {pair['a'].name}/{pair['b'].name} held out)")
@@ -100,9 +116,12 @@ def run(args) -> int:
     _say(f"4/5 publishing the encoder to {backend.describe()} as {repo}")
     metadata = encoder_metadata(
         encoder, spec.name,
-        corpus={"name": "facezoo synthetic faces", "identities": n_pre, "images": n_pre * args.images,
-                "resolution": args.size, "held_out_identities": [identity_name(i) for i in pair_ids],
-                "generator_seed": args.seed},
+        corpus=({"name": "facezoo synthetic faces", "identities": n_pre, "images": n_pre * args.images,
+                 "resolution": args.size, "held_out_identities": pair_names, "generator_seed": args.seed}
+                if corpus_label == "synthetic" else
+                {"name": f"lfw-devtrain-{n_pre}", "kind": "lfw", "identities": n_pre,
+                 "images": sum(len(list(f.glob("*.png"))) for f in pre_folders.values()),
+                 "resolution": args.size, "held_out_identities": pair_names}),
         training={"recipe": "facezoo quickstart (swap-model decoders over the pretraining identities)",
                   "steps": pre_state["step"], "batch_size_per_identity": args.batch_size,
                   "final_train_loss": final_loss},
@@ -114,7 +133,7 @@ def run(args) -> int:
              f"{repo}@{release.tag or 'main'} -> commit {release.revision[:12]}; not published again")
     else:
         release = hub.publish(encoder, repo, hub=backend, tag=tag, metadata=metadata,
-                              message=f"quickstart: {pre_state['step']} steps on {n_pre} synthetic identities")
+                              message=f"quickstart: {pre_state['step']} steps on {n_pre} {corpus_label} identities")
         weights_sha = release.files.get("model.weights.h5", "")
         _say(f"   released {repo}@{release.tag or 'main'} -> commit {release.revision[:12]} "
              f"(model.weights.h5 sha256 {weights_sha[:16]}...)")
@@ -136,7 +155,7 @@ def run(args) -> int:
         config=TrainConfig(steps=args.steps, chunk=10, checkpoint_every=max(20, third),
                            preview_every=max(20, third), learning_rate=5e-4))
     state = _train(trainer, args.steps, args, out)
-    about = what_this_run_is(args, n_pre)
+    about = what_this_run_is(args, n_pre, corpus_label)
     summary = {
         "seconds": round(time.time() - t0, 1),
         "encoder": {"repo_id": repo, "revision": release.revision, "tag": release.tag, "files": release.files},
@@ -146,8 +165,9 @@ def run(args) -> int:
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=2, default=str))
     from zoo.bench.report import write_report
-    report = write_report(out, summary, model=trainer.model, corpus_dir=out / "corpus",
-                          pair_ids=(identity_name(pair_ids[0]), identity_name(pair_ids[1])), pair_run=out / "pair",
+    report = write_report(out, summary, model=trainer.model,
+                          corpus_dir=out / ("corpus" if corpus_label == "synthetic" else "faces"),
+                          pair_ids=tuple(pair_names), pair_run=out / "pair",
                           evidence_json=args.evidence)
     previews = sorted((out / "pair" / "previews").glob("*.png"))
     _say(f"done in {summary['seconds']:.0f}s. Outputs:")
@@ -172,7 +192,38 @@ def run(args) -> int:
     return 0
 
 
-def _extract_all(out: Path, names: list[str], size: int, images: int) -> dict:
+def _link_lfw(root: str, corpus: Path, people: int, images: int) -> tuple[list[str], list[str]]:
+    """Link the photos of the `people` most photographed DevTrain people and of the two most photographed
+    DevTest people (the pair) into `corpus/<name>/`, at most `images` each; (pretraining names, pair)."""
+    import os
+    import shutil
+
+    from zoo.data.lfw import PEOPLE_FILES, _protocol_file, find_images_dir, read_people
+
+    root_path = Path(root).expanduser()
+    images_dir = find_images_dir(root_path)
+
+    def top(split: str, n: int) -> list[str]:
+        rows = read_people(_protocol_file(root_path, PEOPLE_FILES[split]))
+        return [name for name, count in sorted(rows, key=lambda r: (-r[1], r[0])) if count >= 2][:n]
+
+    pre, pair = top("devtrain", people), top("devtest", 2)
+    for name in pre + pair:
+        folder = corpus / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for photo in sorted((images_dir / name).glob("*.jpg"))[:images]:
+            link = folder / photo.name
+            if not link.exists():
+                try:
+                    os.symlink(photo.resolve(), link)
+                except OSError:  # no symlinks here (some Windows setups): copy
+                    shutil.copyfile(photo, link)
+    _say(f"1/5 linked {len(pre)} LFW DevTrain people and the DevTest pair {pair[0]} / {pair[1]} "
+         f"(at most {images} photos each) -> {corpus}")
+    return pre, pair
+
+
+def _extract_all(out: Path, names: list[str], size: int, images: int, *, select: str = "largest") -> dict:
     """Detect and align every identity's corpus into OUT/faces/<identity>; resumable.
 
     Counts the aligned faces on disk (not only this run's: a rerun resumes and adds none), says how
@@ -186,7 +237,7 @@ def _extract_all(out: Path, names: list[str], size: int, images: int) -> dict:
         for name in names:
             folder = out / "faces" / name
             report = extract([out / "corpus" / name], folder, size=size, detector=detector,
-                             largest_only=True, progress=False)
+                             select=select, progress=False)
             faces = len(list(folder.glob("*.png")))
             if faces == 0:
                 raise UserError(
@@ -197,11 +248,11 @@ def _extract_all(out: Path, names: list[str], size: int, images: int) -> dict:
             found += faces
             if faces < images:
                 missed.append(f"{name}: {images - faces}")
-    total = images * len(names)
+    total = sum(len(list((out / "corpus" / name).iterdir())) for name in names)
     line = f"   aligned faces: {found} of {total} images"
     if missed:
-        line += (f"; no face detected in {total - found} ({', '.join(missed)}): normal for the synthetic "
-                 "faces' extreme poses and lighting, training uses the rest")
+        line += (f"; no face detected in {total - found} ({', '.join(missed)}): normal for extreme poses "
+                 "and lighting, training uses the rest")
     _say(line)
     return folders
 
@@ -280,10 +331,10 @@ def _free_tag(backend, repo: str, tag: str | None) -> str | None:
     return None if tag in taken else tag
 
 
-def what_this_run_is(args, identities: int) -> list[str]:
+def what_this_run_is(args, identities: int, corpus: str = "synthetic") -> list[str]:
     """What the quickstart ran, what quality to expect from that budget, and a real run's command."""
     return [
-        f"A smoke run: the encoder pretrained for {args.pretrain_steps} steps on {identities} synthetic "
+        f"A smoke run: the encoder pretrained for {args.pretrain_steps} steps on {identities} {corpus} "
         f"identities, then the pair trained for {args.steps} steps at {args.size} px (batch {args.batch_size} "
         "per identity) on a CPU. It proves the pipeline works on this machine; it does not make a usable swap.",
         "Expect blurry, greyish previews and a convert that looks like a blur filter: faceswap and DeepFaceLab "

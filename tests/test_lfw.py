@@ -173,3 +173,23 @@ def test_committed_lfw_release_loads_verified(tmp_path):
     (bad / "model.weights.h5").write_bytes(bytes(data))
     with pytest.raises(IntegrityError):
         zoo.load_encoder(str(bad))
+
+
+@pytest.mark.slow
+def test_quickstart_on_lfw(face_data, tmp_path):
+    """`facezoo quickstart --corpus lfw:PATH`: real people end to end; the release says it saw LFW."""
+    from zoo.verification import view2_valid
+
+    out, hub_dir = tmp_path / "qs", tmp_path / "hub"
+    proc = subprocess.run([sys.executable, "-m", "recipes.cli", "quickstart", "--corpus", f"lfw:{face_data / 'lfw'}",
+                           "--encoder", "mobilenet-face", "--identities", "2", "--images", "4", "--pretrain-steps", "2",
+                           "--steps", "3", "--out", str(out), "--hub", str(hub_dir), "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "DevTest pair Donald_Rumsfeld / Gerhard_Schroeder" in proc.stdout and "Traceback" not in proc.stderr
+    summary = json.loads((out / "quickstart.json").read_text())
+    assert summary["pretrain"]["identities"] == 2 and summary["pair"]["steps"] == 3
+    import hub
+    snap = hub.pull(summary["encoder"]["repo_id"], summary["encoder"]["revision"], hub=str(hub_dir))
+    assert snap.manifest["corpus"]["kind"] == "lfw" and not view2_valid(snap.manifest)[0]
+    assert (out / "report.html").is_file()

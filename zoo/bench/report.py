@@ -114,9 +114,9 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         names = list(data_identities or sorted(p.name for p in Path(corpus_dir).iterdir() if p.is_dir()))
         grid = write_png(assets / "data.png", corpus_grid(corpus_dir, names[:8]))
         parts.append("<h2>Data</h2>")
-        parts.append(f"<p>Synthetic corpus <code>{html.escape(str(corpus_dir))}</code>: "
+        parts.append(f"<p>Corpus <code>{html.escape(str(corpus_dir))}</code>: "
                      f"{len(names)} identities (rows: the first {min(8, len(names))}).</p>")
-        parts.append(_img(grid, out, "sample faces of the synthetic corpus"))
+        parts.append(_img(grid, out, "sample faces of the corpus"))
 
     # encoder
     enc = summary.get("encoder") or {}

@@ -279,6 +279,9 @@ def test_a_hostile_config_is_an_unsafe_model_error(tmp_path, tiny_keras):
     layer = config["config"]["layers"][1]
     layer.update({"module": "os", "class_name": "system", "registered_name": None})
     (folder / "config.json").write_text(json.dumps(config))
+    # A manifest that vouches for the edited files: verification passes, the config check must refuse.
+    from hub.manifest import build_manifest, write_manifest
+    write_manifest(folder, build_manifest(folder))
     with pytest.raises(UnsafeModelError, match="'os'"):
         zoo.load_encoder(str(folder))
     with pytest.raises(FacezooError, match="'os'"):

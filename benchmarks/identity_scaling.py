@@ -113,7 +113,7 @@ def main(argv=None) -> int:
         print(f"N={n}: transfer SSIM {metrics['transfer_ssim']:.4f}, probe {metrics['probe_accuracy']:.3f}, "
               + (f"LFW View 1 {metrics['lfw_view1_accuracy']:.4f}, " if lfw else "")
               + f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
-    from benchmarks.lfw_table import git_commit
+    from benchmarks._provenance import git_commit
     result = {"benchmark": "identity_scaling", "corpus": "lfw-devtrain" if lfw else "synthetic",
               "commit": git_commit(), "backend": keras.backend.backend(), "encoder": args.encoder,
               "size": args.size, "steps": args.steps, "batch_size": args.batch_size, "holdout": args.holdout,

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     p.add_argument("--lfw", default=None, help="LFW root (default: $FACEZOO_FACE_DATA/lfw or ../shared/face_data/lfw)")
     p.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
-    from benchmarks.lfw_table import git_commit
+    from benchmarks._provenance import git_commit
     from zoo.data.corpus import align_sources, default_aligned_cache, open_corpus
     from zoo.io import write_json
 

@@ -29,19 +29,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._provenance import git_commit  # noqa: E402
+
 HELD_OUT = 0.2
 
 
 def face_data() -> Path:
     return Path(os.environ.get("FACEZOO_FACE_DATA") or ROOT.parent / "shared" / "face_data")
 
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def facezoo(*args, log: Path) -> float:

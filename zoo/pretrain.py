@@ -276,12 +276,6 @@ def setup_virtual_devices(count: int) -> None:
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_force_host_platform_device_count" not in flags:
             flags = f"{flags} --xla_force_host_platform_device_count={count}"
-        # The virtual devices share the host's cores: on a busy machine one of them can reach an
-        # all-reduce long before the other, and XLA's default 40 s rendezvous limit then aborts the
-        # process (measured on 2 loaded cores). Waiting is correct here; a real hang still ends in 10 min.
-        if "xla_cpu_collective_call_terminate_timeout_seconds" not in flags:
-            flags += (" --xla_cpu_collective_call_terminate_timeout_seconds=600"
-                      " --xla_cpu_collective_call_warn_stuck_timeout_seconds=120")
         os.environ["XLA_FLAGS"] = flags.strip()
     import keras
     if keras.backend.backend() == "tensorflow":

@@ -9,24 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from test_training import _face_folders  # noqa: E402  (the same synthetic face folders)
+
 REPO = Path(__file__).resolve().parents[1]
 
-
-def _face_folders(root: Path, size=64, images=8):
-    import cv2
-
-    from zoo.data.synthetic import SyntheticFaces
-
-    faces = SyntheticFaces(2, size=size, seed=3)
-    folders = {}
-    for ident, name in enumerate("ab"):
-        folder = root / name
-        folder.mkdir(parents=True)
-        for i in range(images):
-            rgb, _ = faces.render(ident, i)
-            cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        folders[name] = folder
-    return folders
 
 
 def _train_cmd(folders, run, steps=400, extra=()):
@@ -59,7 +45,7 @@ def _start_and_wait_for_compile(cmd):
 def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
     """SIGINT while the first step compiles: stop after that step, save, exit 130 with the resume
     command; then --resume continues from the saved step (issue 19, Broken 2)."""
-    folders = _face_folders(tmp_path / "faces")
+    folders = _face_folders(tmp_path / "faces", images=8)
     run = tmp_path / "run"
     proc, seen = _start_and_wait_for_compile(_train_cmd(folders, run))
     proc.send_signal(signal.SIGINT)

@@ -34,6 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(d.seeds), help="seeds (default: 0 1 2)")
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(d.arms), help="arms to run")
+    parser.add_argument("--single-seed-arms", nargs="+", choices=ARMS, default=[], metavar="ARM",
+                        help="run these arms on the first seed only (a budget cut; the results say so)")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="faces per identity per step")
     parser.add_argument("--decoder-width", type=int, default=d.decoder_width)
     parser.add_argument("--identities", type=int, default=d.identities,
@@ -41,6 +43,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pretrain-steps", type=int, default=d.pretrain_steps)
     parser.add_argument("--pretrained", default=None,
                         help="use this encoder (.keras path or hub ref) instead of pretraining one")
+    parser.add_argument("--plateau-window", type=int, default=d.plateau_window,
+                        help="staged-plateau: steps per loss window of the plateau trigger (default: %(default)s)")
+    parser.add_argument("--plateau-threshold", type=float, default=d.plateau_threshold,
+                        help="staged-plateau: relative loss improvement under which a stage opens (default: %(default)s)")
+    parser.add_argument("--chunk", type=int, default=d.chunk,
+                        help="steps per training chunk; evaluations land on chunk ends (default: %(default)s)")
+    parser.add_argument("--final-evals", type=int, default=d.final_evals,
+                        help="a run's final numbers are the mean of its last N evaluations (default: %(default)s)")
+    parser.add_argument("--pair", nargs=2, default=None, metavar=("A", "B"),
+                        help="train a real pair instead of the synthetic one: each person is lfw:NAME (LFW under "
+                             "--lfw or $FACEZOO_FACE_DATA/lfw), a folder of photos or of `facezoo extract` faces, "
+                             "or a video; needs --pretrained (an encoder that never saw them)")
+    parser.add_argument("--probe-fraction", type=float, default=d.probe_fraction,
+                        help="real pair: share of each person's faces for the identity probe (default: %(default)s)")
+    parser.add_argument("--eval-fraction", type=float, default=d.eval_fraction,
+                        help="real pair: share of each person's faces held out and scored (default: %(default)s)")
+    parser.add_argument("--name", default=None,
+                        help="results file stem (default: time_to_quality, or time_to_quality_real with --pair)")
     parser.add_argument("--threshold", type=float, default=d.threshold,
                         help="fraction of scratch's final SSIM that defines the threshold (default: %(default)s)")
     parser.add_argument("--out", default="runs/time-to-quality",
@@ -93,9 +113,18 @@ def run(args) -> int:
                                    eval_every=args.eval_every, seeds=tuple(args.seeds), arms=tuple(args.arms),
                                    batch_size=args.batch_size, decoder_width=args.decoder_width,
                                    identities=args.identities, pretrain_steps=args.pretrain_steps,
-                                   pretrained=args.pretrained, threshold=args.threshold)
+                                   pretrained=args.pretrained, threshold=args.threshold,
+                                   pair=tuple(_pair_spec(p, args.lfw) for p in args.pair or ()),
+                                   probe_fraction=args.probe_fraction, eval_fraction=args.eval_fraction,
+                                   plateau_window=args.plateau_window, plateau_threshold=args.plateau_threshold,
+                                   chunk=args.chunk, final_evals=args.final_evals,
+                                   single_seed_arms=tuple(args.single_seed_arms))
+        for name, frac in (("--probe-fraction", args.probe_fraction), ("--eval-fraction", args.eval_fraction)):
+            if not 0 < frac < 0.5:
+                raise UserError(f"{name} {frac}: give a share between 0 and 0.5.")
         records = evidence.run_benchmark(cfg, args.out, progress=lambda s: print(f"[bench] {s}", flush=True))
-    paths = evidence.write_results(records, Path(args.results) / "time_to_quality")
+    stem = args.name or evidence.results_stem(records)
+    paths = evidence.write_results(records, Path(args.results) / stem)
     print(evidence.render_markdown(records))
     for kind, p in paths.items():
         print(f"  {kind:<5} {p}")
@@ -103,6 +132,13 @@ def run(args) -> int:
         evidence.update_readme(args.update_readme, records)
         print(f"  README section regenerated in {args.update_readme}")
     return 0
+
+
+def _pair_spec(spec: str, lfw_root) -> str:
+    """`lfw:NAME` with `--lfw ROOT` given: `lfw:ROOT:NAME`; anything else unchanged."""
+    if lfw_root and spec.startswith("lfw:") and ":" not in spec[4:]:
+        return f"lfw:{lfw_root}:{spec[4:]}"
+    return spec
 
 
 def main():

@@ -45,10 +45,12 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=4, help="faces per identity per step")
     parser.add_argument("--schedule", default=None,
                         help="pair schedule; default 'frozen; top2@S/3; all@2S/3' for --steps S")
-    parser.add_argument("--evidence", default=str(Path(__file__).resolve().parents[1] / "benchmarks/results/time_to_quality.json"),
-                        metavar="JSON", help="time-to-quality results shown in the report (default: the "
-                        "committed benchmarks/results/time_to_quality.json; run `facezoo bench time-to-quality` "
-                        "for your own)")
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    parser.add_argument("--evidence", nargs="+", metavar="JSON",
+                        default=[str(results / "time_to_quality_real.json"), str(results / "time_to_quality.json")],
+                        help="time-to-quality results shown in the report, those that exist (default: the committed "
+                        "real-pair and synthetic-pair results in benchmarks/results/; run `facezoo bench "
+                        "time-to-quality` for your own)")
     parser.add_argument("--repo", default=None, help="hub repo to publish to (default: the registry's)")
     parser.add_argument("--tag", default="v1",
                         help="tag for the encoder release when the hub has no such tag yet (default: %(default)s)")

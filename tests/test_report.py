@@ -52,7 +52,7 @@ def test_report_has_every_section_and_its_images_exist(quickstart_like):
     text = html_path.read_text()
     for needle in ("<h2>Data</h2>", "<h2>Encoder</h2>", "abc123", "f" * 64, "<h2>Stage changes</h2>",
                    "<h2>Curves</h2>", "<h2>Previews</h2>", "<h2>Converted sample</h2>",
-                   "<h2>Time to quality: the committed benchmark (not this run)</h2>", "<td>staged-steps</td>", evidence.COMMAND):
+                   "<h2>Time to quality, synthetic pair: the committed benchmark (not this run)</h2>", "<td>staged-steps</td>", evidence.COMMAND):
         assert needle in text, needle
     srcs = re.findall(r'<img src="([^"]+)"', text)
     assert any(s.endswith("time_to_quality.png") for s in srcs)

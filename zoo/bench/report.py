@@ -93,8 +93,9 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         pair_ids: (A, B) identity folder names of the pair.
         pair_run: the pair's run folder (loss.png, previews/).
         extra_curves: more PNGs to show under "curves".
-        evidence_json: a time-to-quality results JSON (`zoo.bench.evidence`): its per-arm table and curves
-            (the PNG next to it) are shown, with where they come from and the command that reproduces them.
+        evidence_json: time-to-quality results JSON files (`zoo.bench.evidence`; one path or a list, e.g. the
+            real pair's and the synthetic pair's): each one's per-arm table, claims and curves (the PNG next to
+            it) are shown, those that do not exist skipped, with where they come from and the command that reproduces them.
     """
     from zoo.io import atomic_write
     from zoo.preview import write_png
@@ -155,8 +156,10 @@ def write_report(out_dir, summary: dict, *, model=None, corpus_dir=None, data_id
         parts.extend(_img(p, out, alt) for p, alt in curves)
 
     # time to quality
-    if evidence_json is not None and Path(evidence_json).exists():
-        parts.extend(_evidence_section(Path(evidence_json), out, assets))
+    evidence = [evidence_json] if isinstance(evidence_json, (str, Path)) else list(evidence_json or [])
+    for path in evidence:
+        if Path(path).exists():
+            parts.extend(_evidence_section(Path(path), out, assets))
 
     # previews
     previews = sorted((Path(pair_run) / "previews").glob("*.png")) if pair_run is not None else []
@@ -195,7 +198,7 @@ def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     from zoo.bench.evidence import evidence_metadata
 
     ev = evidence_metadata(path)  # the same summary a published card shows
-    parts = ["<h2>Time to quality: the committed benchmark (not this run)</h2>",
+    parts = [f"<h2>Time to quality, {html.escape(ev['setup'].split(',')[0])}: the committed benchmark (not this run)</h2>",
              "<p>These numbers come from facezoo's time-to-quality benchmark, not from the run above. "
              f"From <code>{html.escape(str(path))}</code>: {html.escape(ev['setup'])}; threshold "
              f"{html.escape(ev['threshold'])}. Reproduce with <code>{html.escape(ev['command'])}</code>.</p>",
@@ -206,10 +209,12 @@ def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
         parts.append(f"<tr><td>{html.escape(r['arm'])}</td><td>{r['reached']}/{r['runs']}</td><td>{steps}</td>"
                      f"<td>{r['final_ssim']} ± {r['final_ssim_std']}</td><td>{r['swap_b']}</td></tr>")
     parts.append("</table>")
+    if ev.get("claims"):
+        parts.append("<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in ev["claims"]) + "</ul>")
     parts.extend(f"<p>{html.escape(note)}</p>" for note in ev["verdict"])
     png = path.with_suffix(".png")
     if png.exists():
-        parts.append(_img(shutil.copyfile(png, assets / "time_to_quality.png"), out,
+        parts.append(_img(shutil.copyfile(png, assets / png.name), out,
                           "time-to-quality curves per arm (stage changes marked)"))
     return parts
 

@@ -311,13 +311,17 @@ class HfHub(Hub):
             return None
         return commit if COMMIT_RE.match(commit) else None
 
+    def _verified_record(self, repo_id: str, commit: str) -> Path:
+        """Where the stat signatures of a snapshot's verified files are kept (`verify_folder(record=)`)."""
+        return self._cache_root() / ".facezoo-verified" / f"models--{repo_id.replace('/', '--')}" / f"{commit}.json"
+
     def _verified_or_none(self, repo_id: str, revision: str, commit: str) -> dict | None:
-        """The manifest of the cached snapshot of `commit` if every file verifies, else None (no side effect)."""
+        """The manifest of the cached snapshot of `commit` if every file verifies, else None."""
         folder = self._snapshot_dir(repo_id, commit)
         if not folder.is_dir():
             return None
         try:
-            return verify_folder(folder, repo_id, revision)
+            return verify_folder(folder, repo_id, revision, record=self._verified_record(repo_id, commit))
         except (IntegrityError, OSError):
             return None
 
@@ -346,7 +350,7 @@ class HfHub(Hub):
                         raise IntegrityError(f"{ref(repo_id, revision)}: a file landed outside the snapshot "
                                              "folder; nothing was loaded.")
             try:
-                manifest = verify_folder(folder, repo_id, revision)
+                manifest = verify_folder(folder, repo_id, revision, record=self._verified_record(repo_id, commit))
             except IntegrityError:
                 self._evict(folder)
                 raise

@@ -107,10 +107,18 @@ def read_manifest(folder, repo_id: str = "?", revision: str | None = None, *, la
 
 
 def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
-                  known: dict | None = None, *, label: str | None = None) -> dict:
+                  known: dict | None = None, *, label: str | None = None, record=None) -> dict:
     """Check every file of a release folder against its manifest; return the manifest.
 
     The one verifier: the hub's pulls and `zoo.load_encoder` of a local folder both call it.
+
+    With `record` (a JSON file outside the folder; the HF cache keeps one per snapshot), a file whose
+    sha256 matched before is not hashed again while it is provably the same file: same inode, size,
+    modification time and *change time*. The kernel moves a file's change time on every write, rename
+    onto it or `utime` call, and no unprivileged process can set it back, so an edited, replaced or
+    re-timestamped file is hashed in full again (git's index trusts the same signature). This keeps a
+    warm pull at the cost of a few `stat` calls instead of re-reading every byte. Who can write the
+    record can also write the cache's blobs, so the record adds no way around the check.
 
     Args:
         folder: the release folder.
@@ -133,12 +141,52 @@ def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
     if extra:
         raise IntegrityError(f"{_name(repo_id, revision)}: files not listed in {MANIFEST_FILE}: "
                              f"{', '.join(extra)}; nothing was loaded.")
-    for name, entry in expected.items():
-        if known is not None and known.get(name, {}).get("sha256") != entry.get("sha256"):
+    trusted = _read_record(record)
+    seen = {}
+    for name, entry in {MANIFEST_FILE: None, **expected}.items():
+        if known is not None and name != MANIFEST_FILE and known.get(name, {}).get("sha256") != entry.get("sha256"):
             raise IntegrityError(f"{_name(repo_id, revision)}: {name} in {MANIFEST_FILE} disagrees with the "
                                  "hub's commit; nothing was loaded.")
-        _check(folder, name, entry, repo_id, revision)
+        signature = _signature(folder / name)
+        sha = entry.get("sha256") if entry else None
+        if signature is not None and trusted.get(name) == [*signature, sha] and (entry or name == MANIFEST_FILE):
+            seen[name] = trusted[name]
+            continue
+        if entry is not None:
+            _check(folder, name, entry, repo_id, revision)
+        if signature is not None:
+            seen[name] = [*signature, sha]
+    if record is not None and seen != trusted:
+        _write_record(record, seen)
     return manifest
+
+
+def _signature(path: Path) -> list | None:
+    """[inode, size, mtime_ns, ctime_ns] of the file a path leads to (links followed), None if unreadable."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _read_record(record) -> dict:
+    if record is None:
+        return {}
+    try:
+        data = json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_record(record, seen: dict) -> None:
+    """Best effort: a record that cannot be written only costs the next pull a full re-hash."""
+    try:
+        Path(record).parent.mkdir(parents=True, exist_ok=True)
+        write_json(record, seen)
+    except OSError:
+        pass
 
 
 def _check(folder: Path, name: str, entry: dict | None, repo_id: str, revision: str | None) -> None:

@@ -59,6 +59,9 @@ def add_arguments(parser) -> None:
                         help="real pair: share of each person's faces for the identity probe (default: %(default)s)")
     parser.add_argument("--eval-fraction", type=float, default=d.eval_fraction,
                         help="real pair: share of each person's faces held out and scored (default: %(default)s)")
+    parser.add_argument("--data-seed", type=int, default=d.data_seed,
+                        help="seed of the data: the synthetic corpus, or how a real pair's photos are split "
+                             "(default: %(default)s)")
     parser.add_argument("--name", default=None,
                         help="results file stem (default: time_to_quality, or time_to_quality_real with --pair)")
     parser.add_argument("--threshold", type=float, default=d.threshold,
@@ -118,7 +121,7 @@ def run(args) -> int:
                                    probe_fraction=args.probe_fraction, eval_fraction=args.eval_fraction,
                                    plateau_window=args.plateau_window, plateau_threshold=args.plateau_threshold,
                                    chunk=args.chunk, final_evals=args.final_evals,
-                                   single_seed_arms=tuple(args.single_seed_arms))
+                                   single_seed_arms=tuple(args.single_seed_arms), data_seed=args.data_seed)
         for name, frac in (("--probe-fraction", args.probe_fraction), ("--eval-fraction", args.eval_fraction)):
             if not 0 < frac < 0.5:
                 raise UserError(f"{name} {frac}: give a share between 0 and 0.5.")

@@ -312,3 +312,27 @@ def test_a_served_warm_cache_altered_on_disk_is_never_loaded(served, tiny_keras,
     again = hub.pull("team/warm-tamper", "v1", hub=served.url)       # downloaded afresh
     assert again.revision == rel.revision
     hub.manifest.verify_folder(again.path)
+
+
+def test_a_warm_pull_trusts_only_the_very_file_it_hashed(served, tiny_keras, isolated_home, monkeypatch):
+    """A warm pull skips re-hashing a file only while inode, size, mtime and ctime are those it had when
+    its sha256 last matched; an edit that keeps the size and puts the mtime back is still caught."""
+    import os
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub.publish(tiny_keras, "team/warm-stat", tag="v1", hub=served.url)
+    snap = hub.pull("team/warm-stat", "v1", hub=served.url)            # cold: every file hashed
+    hashed = []
+    real = hub.manifest.sha256_file
+    monkeypatch.setattr(hub.manifest, "sha256_file", lambda p, *a, **k: hashed.append(Path(p).name) or real(p, *a, **k))
+    assert hub.pull("team/warm-stat", "v1", hub=served.url).revision == snap.revision
+    assert hashed == []                                                 # warm and untouched: stat calls only
+    weights = (snap.path / "model.weights.h5").resolve()
+    st = weights.stat()
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))             # same size, same mtime: only ctime moved
+    with pytest.raises(hub.IntegrityError, match="team/warm-stat@v1"):
+        hub.pull("team/warm-stat", "v1", hub=served.url)
+    assert "model.weights.h5" in hashed

@@ -20,8 +20,10 @@ from test_hub_support import ROOT, TOKEN, free_port, served, subprocess_env, tin
 
 def _start_paused(code: str, point: str, **env) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env(**{ENV_TEST_PAUSE: f"{point}:60"}, **env))
-    deadline = time.time() + 60
+                            env=subprocess_env(**{ENV_TEST_PAUSE: f"{point}:600"}, **env))
+    # Limits are generous (2 loaded cores can take a minute to import TensorFlow); the test kills the
+    # process as soon as it announces the pause, so they only bound a hang.
+    deadline = time.time() + 300
     for line in proc.stderr:                     # wait for the hook to announce the pause
         if PAUSE_MARKER in line:
             return proc
@@ -78,7 +80,7 @@ def test_concurrent_pulls_from_two_processes(kind, tmp_path, tiny_keras, isolate
     env = subprocess_env()
     procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=120) for p in procs]
+    outs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     results = [json.loads(o[0].strip().splitlines()[-1]) for o in outs]
     assert results[0] == results[1]

@@ -57,7 +57,9 @@ class Server:
         self._log = open(self.log, "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
+        # Generous: on 2 loaded cores the server's imports alone can take tens of seconds. The loop ends as
+        # soon as the port answers, or at once when the process died, so the limit only bounds a hang.
+        deadline = time.time() + 300
         while time.time() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):

@@ -144,7 +144,7 @@ def reproduce_command(records: list[dict]) -> str:
                       ("batch_size", "--batch-size"), ("identities", "--identities"), ("chunk", "--chunk"),
                       ("plateau_window", "--plateau-window"), ("plateau_threshold", "--plateau-threshold"),
                       ("final_evals", "--final-evals"), ("threshold", "--threshold"),
-                      ("probe_fraction", "--probe-fraction"), ("eval_fraction", "--eval-fraction"),
+                      ("probe_fraction", "--probe-fraction"), ("eval_fraction", "--eval-fraction"), ("data_seed", "--data-seed"),
                       ("pretrained", "--pretrained")):
         if key in cfg and cfg[key] != default[key]:
             parts.append(f"{flag} {cfg[key]}")

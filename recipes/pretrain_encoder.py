@@ -15,6 +15,7 @@ RUN/aligned-cache/ (LFW: into one shared cache in $FACEZOO_HOME/aligned/).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -105,7 +106,7 @@ def run(args) -> int:
         meta = state["meta"]
         config = P.PretrainConfig.from_dict(state["config"])
         if args.steps is not None:
-            config.steps = int(args.steps)
+            config = dataclasses.replace(config, steps=int(args.steps))
         args.corpus = args.corpus or meta["corpus_spec"]
         args.aligned = args.aligned or meta.get("aligned", False)
         if args.corpus != meta["corpus_spec"]:

@@ -3,7 +3,7 @@
 The stage machine (enter a stage at its step or when the plateau trigger fires, recompile with a fresh
 optimizer and carry the moments over), the chunk callback (`_Control`: step counter, losses.csv,
 checkpoints, previews), exact resume from a checkpoint, and BatchNorm calibration before saves.
-Why one module of about 330 lines: `SwapTrainer` is one class whose methods share its state; splitting
+Why one module of about 360 lines: `SwapTrainer` is one class whose methods share its state; splitting
 it further means the shared chunked loop of issue 15, not moving code.
 """
 from __future__ import annotations

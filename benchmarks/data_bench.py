@@ -35,15 +35,17 @@ def _faces(n: int, size: int, seed: int) -> np.ndarray:
     return np.clip(base + rng.normal(0, 20, (n, size, size, 3)), 0, 255).astype(np.uint8)
 
 
-def augmentation_rate(size: int, workers: int, batches: int) -> float:
-    """Augmented images/s (both identities counted) through Keras' PyDataset enqueuer."""
+def augmentation_rate(size: int, workers: int, batches: int, *, use_multiprocessing: bool | None = None) -> float:
+    """Augmented images/s (both identities counted) through Keras' PyDataset enqueuer: `workers`
+    processes when `use_multiprocessing` (default: when workers > 1), else threads."""
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
     from zoo.data.dataset import ArraySource, FaceDataset
 
     sources = [ArraySource(_faces(64, size, 0), name="a"), ArraySource(_faces(64, size, 1), name="b")]
     ds = FaceDataset(sources, batch_size=BATCH, size=size, steps_per_epoch=batches + 2, seed=0,
-                     workers=workers, use_multiprocessing=workers > 1, max_queue_size=8)
+                     workers=workers, max_queue_size=8,
+                     use_multiprocessing=workers > 1 if use_multiprocessing is None else use_multiprocessing)
     for k in range(2):  # fill the cache before forking, as a long run would have
         for i in range(64):
             ds.store.get(k, i)

@@ -214,31 +214,10 @@ def swap_pipeline_rate(size: int, workers: int, batches: int) -> float:
     threads, the trainer's own path (`facezoo train --workers N`). Threads, not processes: at 256 px
     worker processes were 3x slower than one thread here (each 58 MB float32 batch is pickled through
     a pipe), while 2 threads gave 1.3x one thread (OpenCV releases the GIL)."""
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from data_bench import BATCH, _faces
+    from data_bench import augmentation_rate
 
-    from zoo.data.dataset import ArraySource, FaceDataset
-
-    sources = [ArraySource(_faces(64, size, 0), name="a"), ArraySource(_faces(64, size, 1), name="b")]
-    ds = FaceDataset(sources, batch_size=BATCH, size=size, steps_per_epoch=batches + 2, seed=0,
-                     workers=workers, use_multiprocessing=False, max_queue_size=8)
-    for k in range(2):  # a long run's cache is warm
-        for i in range(64):
-            ds.store.get(k, i)
-    adapter = PyDatasetAdapter(ds, shuffle=False)
-    adapter.on_epoch_begin()
-    iterator = iter(adapter.get_numpy_iterator())
-    next(iterator), next(iterator)  # start-up is not throughput
-    start = time.perf_counter()
-    for _ in range(batches):
-        next(iterator)
-    elapsed = time.perf_counter() - start
-    for _ in iterator:
-        pass
-    adapter.on_epoch_end()
-    return batches * 2 * BATCH / elapsed
+    return augmentation_rate(size, workers, batches, use_multiprocessing=False)
 
 
 def pipeline_rates(size: int, batches: int, workers: int) -> dict:

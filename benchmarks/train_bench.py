@@ -46,7 +46,7 @@ def bench(encoder, size, steps, batch, rounds):
     """
     import zoo
     from zoo.data.dataset import FaceDataset
-    from zoo.training import SwapTrainer, TrainConfig, _StepBatches
+    from zoo.training import SwapTrainer, TrainConfig, StepBatches
 
     arrays = _faces(2, size, 0)
     data = FaceDataset(arrays, batch_size=batch, size=size, seed=0)
@@ -60,11 +60,11 @@ def bench(encoder, size, steps, batch, rounds):
         trainer.train(trainer.step + n, finalize=False)
 
     def plain(n):  # model.fit on the trainer's compiled model, one epoch, same batches
-        model.fit(_StepBatches(data, model.identities, trainer.step), steps_per_epoch=n, epochs=1, verbose=0)
+        model.fit(StepBatches(data, model.identities, trainer.step), steps_per_epoch=n, epochs=1, verbose=0)
 
     def chunked(n):  # the same, in epochs of the trainer's chunk: Keras' own cost of epoch boundaries
         chunk = trainer.config.chunk
-        model.fit(_StepBatches(data, model.identities, trainer.step), steps_per_epoch=chunk,
+        model.fit(StepBatches(data, model.identities, trainer.step), steps_per_epoch=chunk,
                   epochs=-(-n // chunk), verbose=0)
 
     sides = {"plain": plain, "chunked": chunked, "ours": ours}

@@ -47,6 +47,10 @@ milliseconds taken.
 Large files never travel inside the commit: preupload answers "lfs" for them, the client streams each to
 the signed PUT, and the server writes it to a temp file while hashing, keeping it only if the sha256 and
 size match what was announced. No file is held whole in memory, in either direction.
+
+Why one module of about 530 lines: it is the endpoint table above, one `HubApp` method per endpoint
+sharing the app's auth, locking and error mapping; the HTTP plumbing (`hub/_http.py`) and the LFS
+upload path (`hub/lfs.py`) are already modules of their own.
 """
 from __future__ import annotations
 

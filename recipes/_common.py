@@ -89,3 +89,18 @@ def add_hub_argument(parser: argparse.ArgumentParser) -> None:
         help="hub to use: a local hub directory, 'hf' (the Hub at HF_ENDPOINT), or the http(s) URL of a "
              "Hub-compatible server such as 'facezoo hub serve'. Default: $FACEZOO_HUB, else the "
              "embedded local hub.")
+
+
+def train_or_say_how_to_resume(trainer, steps, resume_command: str, *, quiet: bool = False) -> dict | None:
+    """`trainer.train(steps)`, with the progress line unless `quiet`; its state dict.
+
+    On Ctrl-C the trainer has saved a checkpoint and raised: print where it is and `resume_command`
+    (the command that continues the run), and return None: the recipe exits 130 (or re-raises).
+    """
+    trainer.progress = not quiet
+    try:
+        return trainer.train(steps)
+    except KeyboardInterrupt:
+        print(f"interrupted; checkpoint saved at step {trainer.step} in {trainer.run_dir}. Resume with: "
+              f"{resume_command}", flush=True)
+        return None

@@ -15,11 +15,12 @@ RUN/aligned-cache/ (LFW: into one shared cache in $FACEZOO_HOME/aligned/).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 
-from recipes._common import UserError, add_hub_argument, main_for
+from recipes._common import UserError, add_hub_argument, main_for, train_or_say_how_to_resume
 
 log = logging.getLogger("facezoo.pretrain")
 
@@ -105,7 +106,7 @@ def run(args) -> int:
         meta = state["meta"]
         config = P.PretrainConfig.from_dict(state["config"])
         if args.steps is not None:
-            config.steps = int(args.steps)
+            config = dataclasses.replace(config, steps=int(args.steps))
         args.corpus = args.corpus or meta["corpus_spec"]
         args.aligned = args.aligned or meta.get("aligned", False)
         if args.corpus != meta["corpus_spec"]:
@@ -159,15 +160,14 @@ def run(args) -> int:
     print(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
           f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
     from zoo.distribute import WorkerLostError
-    trainer.progress = not args.quiet
     try:
-        state = trainer.train(config.steps)
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
-              f"facezoo pretrain --run {run_dir} --resume --steps {config.steps}", flush=True)
-        return 130
+        state = train_or_say_how_to_resume(trainer, config.steps, quiet=args.quiet,
+                                           resume_command=f"facezoo pretrain --run {run_dir} --resume --steps "
+                                                          f"{config.steps}")
     except WorkerLostError as exc:
         _abort(exc)
+    if state is None:
+        return 130
     print(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
           f"{state['losses'][-1][1] if state['losses'] else float('nan'):.4f}")
 

@@ -26,7 +26,7 @@ import os
 import time
 from pathlib import Path
 
-from recipes._common import UserError, add_hub_argument, main_for
+from recipes._common import UserError, add_hub_argument, main_for, train_or_say_how_to_resume
 
 log = logging.getLogger("facezoo.quickstart")
 
@@ -280,13 +280,11 @@ def _resume(run_dir: Path, folders: dict, args):
 
 
 def _train(trainer, steps: int, args, out: Path) -> dict:
-    trainer.progress = not args.quiet
-    try:
-        return trainer.train(steps)
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step} in {trainer.run_dir}. Resume with: "
-              f"facezoo quickstart --out {out}" + (f" --hub {args.hub}" if args.hub else ""), flush=True)
-        raise
+    state = train_or_say_how_to_resume(trainer, steps, quiet=args.quiet, resume_command=f"facezoo quickstart "
+                                       f"--out {out}" + (f" --hub {args.hub}" if args.hub else ""))
+    if state is None:
+        raise KeyboardInterrupt  # the CLI exits 130 (recipes._common.run_reporting_errors)
+    return state
 
 
 def _earlier_release(out: Path, backend, repo: str, pretrain_step: int):

@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from recipes._common import UserError, add_hub_argument, main_for
+from recipes._common import UserError, add_hub_argument, main_for, train_or_say_how_to_resume
 
 log = logging.getLogger("facezoo.train")
 DEFAULT_BATCH = 8
@@ -126,12 +126,10 @@ def run(args) -> int:
             config=TrainConfig(steps=args.steps, learning_rate=args.lr, chunk=args.log_every,
                                checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
             build_only=True)
-    trainer.progress = not args.quiet
-    try:
-        state = trainer.train(args.steps)
-    except KeyboardInterrupt:
-        print(f"interrupted; checkpoint saved at step {trainer.step} in {run_dir}. Resume with: "
-              f"facezoo train --run {run_dir} --resume --steps {args.steps or trainer.config.steps}", flush=True)
+    state = train_or_say_how_to_resume(trainer, args.steps, quiet=args.quiet,
+                                       resume_command=f"facezoo train --run {run_dir} --resume --steps "
+                                                      f"{args.steps or trainer.config.steps}")
+    if state is None:
         return 130
     print(f"trained {state['step']} steps; stages: " +
           ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}({h['reason']})"

@@ -17,16 +17,14 @@ def _default_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "wb"):
-    """Open a temp file beside `path`; on success fsync and rename it over `path`, else delete it."""
-    path = Path(path)
+def _replaced_on_success(path: Path, prefix: str, suffix: str):
+    """A new empty temp file beside `path`: renamed over `path` (with a plain file's mode, the folder
+    fsynced) when the block succeeds, deleted when it fails. The block must fsync what it wrote."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
         fsync_dir(path.parent)
@@ -37,26 +35,26 @@ def atomic_write(path, mode: str = "wb"):
 
 
 @contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Open a temp file beside `path`; on success fsync and rename it over `path`, else delete it."""
+    path = Path(path)
+    with _replaced_on_success(path, f".{path.name}.", ".tmp") as tmp, open(tmp, mode) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
 def atomic_path(path):
     """Yield a temp path beside `path` for a writer that wants a file name (Keras, OpenCV, ffmpeg).
 
     The temp name keeps the final suffix so writers that check extensions accept it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
+    with _replaced_on_success(path, f".{path.stem}.", f".tmp{path.suffix}") as tmp:
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def fsync_dir(path) -> None:

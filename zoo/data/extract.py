@@ -13,6 +13,9 @@ alignments.jsonl records (one JSON object a line; `type` says which):
     skip: type, source, sha256 (null when unreadable), frame (null for the whole source), reason, detail
     done: type, source, sha256, frames, faces
 
+Why one module of about 430 lines: `extract()` is one resumable loop (journal, prefetch, detection,
+per-source records) of about 180 lines, and the rest is the alignments file it writes and reads.
+
 Examples:
     >>> report = extract(["clips/", "me.jpg"], "faces/me", size=256, every_n=5)
     >>> print(report.summary())

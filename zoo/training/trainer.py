@@ -1,13 +1,10 @@
-"""The swap trainer: `model.fit` in chunks, with stages, checkpoints, previews and logs.
+"""`SwapTrainer`: the swap model trained under a freeze schedule, one `fit()` per stage, into a run folder.
 
-Training runs through Keras' own `fit()`, one call per stage, so every backend's compiled step is
-used as is. Between stages the encoder's `trainable` flags change, the model is recompiled with a
-fresh optimizer, and the optimizer state of variables that were already training is carried over
-(see `zoo.optim`). A callback records each chunk's mean loss, ends a stage at its step or when the
-plateau trigger fires, and writes checkpoints and previews.
-
-`train_pair` builds a run (the encoder is loaded once; its spec and release travel on the model, see
-`zoo.encoder_info`); `resume_pair` continues one from its folder alone, data stream included.
+The stage machine (enter a stage at its step or when the plateau trigger fires, recompile with a fresh
+optimizer and carry the moments over), the chunk callback (`_Control`: step counter, losses.csv,
+checkpoints, previews), exact resume from a checkpoint, and BatchNorm calibration before saves.
+Why one module of about 360 lines: `SwapTrainer` is one class whose methods share its state; splitting
+it further means the shared chunked loop of issue 15, not moving code.
 """
 from __future__ import annotations
 
@@ -17,129 +14,24 @@ import logging
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from zoo import runs
-from zoo.errors import InputError
 from zoo.interrupt import StopRequest, TrainingInterrupted, stop_on_interrupt
 from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
 from zoo.progress import Progress
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
+from zoo.training.batchnorm import CALIBRATION_PIXELS, recalibrate_batchnorm
+from zoo.training.config import TrainConfig, resolve_jit
+from zoo.training.feed import StepBatches, batch_as_dicts, batch_at
 
 log = logging.getLogger("facezoo.train")
 
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Knobs of a swap training run (all have CLI flags in `facezoo train`); frozen: a trainer never
-    changes the config it was given (`train(steps)` keeps its own target)."""
-
-    steps: int = 1000
-    learning_rate: float = 2e-4
-    chunk: int = 10                  # steps per Keras epoch: loss logging and plateau resolution
-    checkpoint_every: int = 200
-    preview_every: int = 100
-    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
-    recon: str = "mae"
-    ssim_weight: float = 0.5
-    ms_ssim: bool | None = None       # None: on at >= 128 px
-    mask_weight: float = 0.5
-    jit_compile: str | bool = "auto"  # auto: XLA except TensorFlow on CPU (slower there, measured)
-    tensorboard: bool = True
-    calibrate_batchnorm: bool = True  # refresh training BatchNorm statistics before saves/previews
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-CALIBRATION_PIXELS = 128 * 64 * 64  # faces x pixels in one BatchNorm recalibration pass
-
-
-def recalibrate_batchnorm(encoder, batches) -> int:
-    """Re-estimate the moving mean/variance of the encoder's *training* BatchNorm layers.
-
-    Once the encoder trains, Keras' moving averages (momentum 0.99) lag far behind the weights: on a
-    few hundred steps, inference then scores far below training (measured in the time-to-quality
-    benchmark). A cumulative average over `batches` of forward passes in training mode brings them up
-    to date. Frozen BatchNorm layers run in inference mode and are left untouched. Returns how many
-    layers were recalibrated.
-    """
-    from keras import layers
-
-    bns = [layer for layer in encoder._flatten_layers(include_self=False)
-           if isinstance(layer, layers.BatchNormalization) and layer.trainable]
-    if not bns:
-        return 0
-    saved = [layer.momentum for layer in bns]
-    try:
-        for k, x in enumerate(batches):
-            for layer in bns:
-                layer.momentum = k / (k + 1.0)
-            encoder(keras.ops.convert_to_tensor(np.asarray(x, "float32")), training=True)
-    finally:
-        for layer, momentum in zip(bns, saved):
-            layer.momentum = momentum
-    return len(bns)
-
-
-def resolve_jit(setting):
-    """XLA on GPUs and on JAX/torch; off for TensorFlow on CPU, where it made the first step 2x and
-    trainable steps 2.4x slower (EfficientNetV2-B0 swap model, 64 px, measured here)."""
-    if setting != "auto":
-        return bool(setting)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        return bool(tf.config.list_physical_devices("GPU"))
-    return "auto"
-
-
-class _StepBatches(keras.utils.PyDataset):
-    """Infinite view of a dataset starting at a global step, as dicts keyed by identity."""
-
-    def __init__(self, dataset, identities, offset: int, workers: int = 1,
-                 use_multiprocessing: bool = False, max_queue_size: int = 10):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
-                         max_queue_size=max_queue_size)
-        self.dataset = dataset
-        self.identities = list(identities)
-        self.offset = int(offset)
-
-    @property
-    def num_batches(self):
-        return None
-
-    def __getitem__(self, index):
-        return batch_as_dicts(batch_at(self.dataset, self.offset + index), self.identities)
-
-
-def batch_at(dataset, step: int):
-    """Batch number `step` of a run: epoch-aware datasets (`.epoch`, `len()`) are walked epoch by
-    epoch, so a resumed run sees the same batches it would have seen without the interruption."""
-    if hasattr(dataset, "epoch") and hasattr(dataset, "__len__"):
-        import copy
-
-        epoch, index = divmod(int(step), len(dataset))
-        if dataset.epoch != epoch:
-            view = copy.copy(dataset)  # shares the image cache; thread-safe per epoch
-            view.epoch = epoch
-            return view[index]
-        return dataset[index]
-    return dataset[step]
-
-
-def batch_as_dicts(batch, identities):
-    """(inputs per identity, targets+mask per identity) -> ({id: x}, {id: y})."""
-    x, y = batch[0], batch[1]
-    if isinstance(x, dict):
-        return x, y
-    return ({k: np.asarray(v) for k, v in zip(identities, x)},
-            {k: np.asarray(v) for k, v in zip(identities, y)})
+__all__ = ["SwapTrainer"]
 
 
 class _Control(keras.callbacks.Callback):
@@ -337,7 +229,7 @@ class SwapTrainer:
                 control = _Control(self, stop_at, plateau)
                 chunk = max(1, self.config.chunk)
                 epochs_left = -(-(stop_at - self.step) // chunk)
-                data = _StepBatches(self.dataset, self.model.identities, self.step, self.workers,
+                data = StepBatches(self.dataset, self.model.identities, self.step, self.workers,
                                     self.use_multiprocessing)
                 first_epoch = self.step // chunk
                 with warnings.catch_warnings():
@@ -468,131 +360,3 @@ class SwapTrainer:
     def plot_losses(self) -> Path | None:
         from zoo.preview import plot_losses
         return plot_losses(self.run_dir / runs.LOSSES, self.history, self.run_dir / runs.LOSS_PLOT)
-
-
-def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
-    """An encoder at `size`: loaded from a hub or a path (resized if needed) or built from scratch.
-
-    The release is resolved once, by `load_encoder`; what it resolved travels on the model
-    (`zoo.encoder_info`) and is read from there. Returns (encoder, info) where info records what was
-    loaded, for state.json and cards.
-    """
-    from zoo.builder import build_encoder
-    from zoo.loading import load_encoder
-    from zoo.registry import is_registered, parse_ref
-    from zoo.spec import encoder_info
-
-    if not isinstance(encoder, str):
-        source = encoder_info(encoder)
-        info = {"ref": encoder.name, "pretrained": None}
-        if source is not None and source.repo_id:  # a model from load_encoder: record its release
-            info.update(repo_id=source.repo_id, revision=source.revision)
-        return encoder, info
-    if not pretrained:
-        if not is_registered(encoder):
-            raise InputError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
-        return build_encoder(parse_ref(encoder)[0], input_size=size), {"ref": encoder, "pretrained": False}
-    model = load_encoder(encoder, hub=hub, trainable=True)
-    source = encoder_info(model)
-    info = {"ref": encoder, "pretrained": True}
-    if source.repo_id:
-        info.update(repo_id=source.repo_id, revision=source.revision)
-    if source.path:
-        info.update(path=source.path)
-    if int(model.input_shape[1]) != size:
-        model = resize_encoder(model, size)
-    return model, info
-
-
-def resize_encoder(model, size: int):
-    """Rebuild an encoder at another input size and copy its weights (convolutional backbones).
-
-    The architecture comes from the spec the encoder carries; the copy carries the same spec and
-    release (its weights are the release's).
-    """
-    from zoo.builder import build_encoder
-    from zoo.spec import attach_info, encoder_info
-
-    info = encoder_info(model)
-    if info is None or info.spec is None:
-        raise InputError(f"Encoder {model.name!r} carries no facezoo spec, so it cannot be rebuilt at {size} px. "
-                         f"Train at --size {model.input_shape[1]}, or load it with zoo.load_encoder.")
-    fresh = build_encoder(info.spec, input_size=size)
-    try:
-        fresh.set_weights(model.get_weights())
-    except ValueError as exc:
-        raise InputError(f"Encoder {info.spec.name!r} was trained at {model.input_shape[1]} px and its weights "
-                         f"do not fit {size} px ({exc}). Train at --size {model.input_shape[1]}.") from None
-    fresh.trainable = model.trainable
-    return attach_info(fresh, info)
-
-
-def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, batch_size: int = 8,
-               pretrained: bool = True, hub=None, decoder_width: int = 128, inter: str = "dense",
-               seed: int = 0, workers: int = 1, config: TrainConfig | None = None,
-               build_only: bool = False, dataset=None):
-    """Build everything a swap run needs and train it (the library behind `facezoo train`).
-
-    Args:
-        encoder: a registry name/ref/path (loaded pretrained unless `pretrained=False`) or a model.
-        folders: {identity: folder of aligned faces}; or pass `dataset` directly.
-        schedule: a `FreezeSchedule` or its string form; validated before step 0.
-    Returns the `SwapTrainer` (after training unless `build_only`).
-    """
-    from zoo.swap import build_swap_model
-
-    schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-    enc, info = prepare_encoder(encoder, size=size, pretrained=pretrained, hub=hub)
-    schedule.validate(enc)  # fail before building decoders or reading data
-    if dataset is None:
-        dataset = pair_dataset(folders, size=size, batch_size=batch_size, seed=seed)
-    model = build_swap_model(enc, identities=list(folders), decoder_width=decoder_width, inter=inter)
-    meta = {"encoder": info, "folders": {k: str(v) for k, v in folders.items()}, "batch_size": batch_size,
-            "seed": seed, "decoder_width": decoder_width, "inter": inter}
-    trainer = SwapTrainer(model, schedule, dataset, run_dir, config or TrainConfig(), meta=meta,
-                          workers=workers)
-    if not build_only:
-        trainer.train()
-    return trainer
-
-
-def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
-    """The training stream of a swap run: one `FaceDataset` over the identities' face folders."""
-    from zoo.data.dataset import FaceDataset
-
-    return FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
-
-
-def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
-                folders: dict | None = None, workers: int = 1) -> SwapTrainer:
-    """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
-
-    The data stream is rebuilt from the run's saved face folders, batch size, seed and size, so the
-    resumed run sees exactly the batches it would have seen without the interruption. `batch_size`,
-    `seed` and `folders` may be passed only to confirm the saved values: a different value is a
-    `RunError` naming both, raised before anything is loaded. `steps` sets the new total.
-    """
-    from zoo.errors import RunError
-
-    state = runs.read_state(run_dir)
-    meta = state.get("meta") or {}
-    saved_folders = {str(k): str(v) for k, v in (meta.get("folders") or {}).items()}
-    missing = [key for key in ("batch_size", "seed") if key not in meta]
-    if missing or not saved_folders:
-        raise RunError(f"Run {run_dir} does not record its data stream ({', '.join(missing) or 'folders'} "
-                       "missing from state.json meta), so it cannot be resumed exactly. Start a new run.")
-    for key, asked in (("batch_size", batch_size), ("seed", seed)):
-        if asked is not None and int(asked) != int(meta[key]):
-            flag = "--" + key.replace("_", "-")
-            raise RunError(f"Run {run_dir} was trained with {key}={meta[key]}, but {flag} {asked} was given: a "
-                           f"resumed run keeps its data stream. Drop {flag} (or pass {meta[key]}), or start a "
-                           "new run in another folder.")
-    if folders:
-        asked = {str(k): str(Path(v).resolve()) for k, v in folders.items()}
-        if asked != {k: str(Path(v).resolve()) for k, v in saved_folders.items()}:
-            raise RunError(f"Run {run_dir} was trained on face folders {saved_folders}, but {dict(folders)} was "
-                           "given: a resumed run keeps its data. Drop the folder flags to use the saved ones.")
-    dataset = pair_dataset(saved_folders, size=int(state["input_size"]), batch_size=int(meta["batch_size"]),
-                           seed=int(meta["seed"]))
-    config = TrainConfig(steps=int(steps)) if steps is not None else None
-    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers)

@@ -1,0 +1,95 @@
+"""`Corpus`: identities and their aligned faces, the interface every pretraining corpus implements.
+
+A corpus is a sorted list of identities (numerically when every id is an integer, else by name; an
+identity's index is its position), a way to read aligned faces of one identity (`faces`) or one random
+face each of many (`draw`), a held-out split (the last K identities), and `sampler(...)`, the
+deterministic batch sampler of `zoo.data.sampler`. The kinds live beside it (`synthetic`, `files`,
+`tar`); `zoo.data.corpus.open_corpus` opens one from its spec.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from zoo.data.sampler import BatchSampler
+from zoo.errors import DataError
+
+__all__ = ["Corpus", "SPEC_FORMS", "sort_ids"]
+
+SPEC_FORMS = ("synthetic:N[:seed=S]", "folder:ROOT", "celeba:ROOT", "flat:ROOT", "tar:PATTERN",
+              "lfw:ROOT[:split=devtrain|devtest|all][:people=N]", "ROOT")
+
+
+def sort_ids(names) -> list[str]:
+    names = list(dict.fromkeys(str(n) for n in names))
+    if names and all(re.fullmatch(r"-?\d+", n) for n in names):
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+class Corpus:
+    """Identities and their aligned faces.
+
+    Attributes:
+        identities: identity ids, sorted (see the module doc); an identity's index is its position.
+        aligned: True when faces are aligned to facezoo's template (or can be, like synthetic).
+        kind: "synthetic", "folder", "celeba", "flat" or "tar".
+    """
+
+    kind = "corpus"
+    aligned = True
+    streaming = False
+
+    def __init__(self, identities, spec: str):
+        self.identities = list(identities)
+        self.spec = spec
+        if not self.identities:
+            raise DataError(f"corpus {spec!r} has no identities (no images found). Accepted specs: "
+                            f"{', '.join(SPEC_FORMS)}.")
+
+    def __len__(self) -> int:
+        return len(self.identities)
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.identities)
+
+    def image_count(self) -> int | None:
+        return None
+
+    def resolution(self) -> int | None:
+        return None
+
+    def summary(self) -> dict:
+        """Facts for a release's `facezoo.json`: kind, identity and image counts, resolution."""
+        return {"name": self.name, "kind": self.kind, "spec": self.spec, "identities": self.num_identities,
+                "images": self.image_count(), "resolution": self.resolution(), "aligned": self.aligned}
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}:{Path(str(self.spec).split(':', 1)[-1]).name or self.spec}"
+
+    def split(self, holdout: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training identity indices, held-out indices): the last `holdout` identities are held out."""
+        n, k = self.num_identities, int(holdout or 0)
+        if k < 0 or k >= n:
+            raise DataError(f"--holdout {k} must leave at least one training identity: corpus {self.spec!r} "
+                            f"has {n} identities.")
+        return np.arange(0, n - k, dtype=np.int64), np.arange(n - k, n, dtype=np.int64)
+
+    def faces(self, identity: int, count: int, size: int) -> np.ndarray:
+        """The first `count` aligned faces of identity index `identity`, uint8 (n <= count, size, size, 3)."""
+        raise NotImplementedError
+
+    def draw(self, ids: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+        """One random aligned face of each identity index in `ids`: uint8 (B, size, size, 3)."""
+        raise NotImplementedError
+
+    def sampler(self, batch_size: int, size: int, *, holdout: int = 0, seed: int = 0, augment: bool = True,
+                train_ids=None) -> BatchSampler:
+        train, held = self.split(holdout)
+        if train_ids is not None:
+            train = np.asarray(train_ids, np.int64)
+        return BatchSampler(self, train, held, batch_size, size, seed=seed, augment=augment)

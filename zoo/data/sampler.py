@@ -1,0 +1,108 @@
+"""Deterministic training batches from a corpus, with held-out identities checked out of every batch.
+
+`BatchSampler.batch(step)` is a pure function of (seed, step): `batch_size` identities drawn uniformly
+from the training identities, one random aligned face of each, augmented into (warped input, target +
+mask). `StreamSampler` serves streaming (tar) corpora in order. `augment_faces` is the augmentation
+step on its own (the pretrainer's evaluation uses it unaugmented). numpy and OpenCV only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.data.corpora.faces import template_mask
+from zoo.errors import DataError
+
+__all__ = ["BatchSampler", "StreamSampler", "HeldOutIdentityError", "augment_faces"]
+
+
+class HeldOutIdentityError(DataError, AssertionError):
+    """A held-out identity reached the training stream (a bug; never silently tolerated)."""
+
+
+class BatchSampler:
+    """Deterministic training batches: batch `step` is a pure function of (seed, step).
+
+    Each batch draws `batch_size` identities uniformly from the training identities (so every identity
+    is seen equally, whatever its image count) and one random face of each, augmented into a
+    (warped input, target, mask) triple. Held-out identities are checked out of every batch.
+
+    `batch(step)` -> (x float32 (B, S, S, 3), ids int32 (B,), y float32 (B, S, S, 4): RGB target + mask).
+    """
+
+    def __init__(self, corpus, train_ids, held_ids, batch_size: int, size: int, *, seed: int = 0,
+                 augment: bool = True):
+        self.corpus = corpus
+        self.train_ids = np.asarray(train_ids, np.int64)
+        self.held_ids = np.asarray(held_ids, np.int64)
+        if np.intersect1d(self.train_ids, self.held_ids).size:
+            raise HeldOutIdentityError("training and held-out identities overlap: "
+                                       f"{np.intersect1d(self.train_ids, self.held_ids)[:5].tolist()}")
+        if self.train_ids.size == 0:
+            raise DataError(f"corpus {corpus.spec!r}: no training identities left.")
+        self.batch_size = int(batch_size)
+        self.size = int(size)
+        self.seed = int(seed)
+        self.augment = bool(augment)
+        self.drawn = 0
+        if self.batch_size < 1:
+            raise DataError(f"batch size must be >= 1. Received: {batch_size}")
+
+    def check(self, ids) -> None:
+        """Raise `HeldOutIdentityError` if any of `ids` is held out."""
+        ids = np.asarray(ids)
+        if self.held_ids.size and np.isin(ids, self.held_ids).any():
+            bad = ids[np.isin(ids, self.held_ids)][:5].tolist()
+            raise HeldOutIdentityError(f"held-out identities {bad} reached the training stream")
+
+    def _faces(self, step: int, rng):
+        ids = self.train_ids[rng.integers(0, self.train_ids.size, self.batch_size)]
+        return ids, self.corpus.draw(ids, rng, self.size)
+
+    def batch(self, step: int):
+        rng = np.random.default_rng([self.seed, int(step)])
+        ids, faces = self._faces(int(step), rng)
+        self.check(ids)
+        self.drawn += len(ids)
+        x, y = augment_faces(faces, rng, self.size, self.augment)
+        return x, ids.astype(np.int32), y
+
+    def describe(self) -> dict:
+        return {"train_identities": int(self.train_ids.size), "held_out_identities": int(self.held_ids.size),
+                "batch_size": self.batch_size, "size": self.size, "seed": self.seed}
+
+
+class StreamSampler(BatchSampler):
+    """The sampler of streaming (tar) corpora: batches must be asked for in order (a resume skips)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stream = None
+        self._next = None
+
+    def _faces(self, step, rng):
+        if self._stream is None or step != self._next:
+            self._stream = self.corpus.stream_batches(self.batch_size, self.size, self.train_ids, self.seed,
+                                                      start_step=step)
+        ids, faces = next(self._stream)
+        self._next = step + 1
+        return ids, faces
+
+
+def augment_faces(faces: np.ndarray, rng: np.random.Generator, size: int, augment: bool = True):
+    """Aligned uint8 faces (B, S, S, 3) -> (warped x (B, S, S, 3), y = target + mask (B, S, S, 4)), float32."""
+    from zoo.data.augment import augment_pair
+
+    mask = template_mask(size)
+    n = len(faces)
+    x = np.empty((n, size, size, 3), np.float32)
+    y = np.empty((n, size, size, 4), np.float32)
+    for k in range(n):
+        if augment:
+            warped, target, tmask = augment_pair(faces[k], mask, rng, size)
+        else:
+            warped = target = faces[k].astype(np.float32) / 255.0
+            tmask = mask[..., None]
+        x[k] = warped
+        y[k, ..., :3] = target
+        y[k, ..., 3:] = tmask
+    return x, y

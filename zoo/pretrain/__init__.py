@@ -1,0 +1,52 @@
+"""Global encoder pretraining: one shared encoder, thousands of identities, then an honest evaluation.
+
+Two identity heads sit on the shared encoder + bottleneck ("inter"):
+
+- "bank": one decoder per identity (faceswap's layout), every decoder run for every sample and the
+  sample's own output selected. Cost per step grows with the number of identities: tens at most.
+- "conditioned": one shared decoder modulated by a learned per-identity code (an embedding row, mapped
+  by shared Dense layers to FiLM scale/shift at several decoder scales). Only the batch's rows are
+  gathered, so compute per step does not grow with the identity count; the memory per identity is one
+  embedding row plus its optimizer slots (`memory_per_identity`).
+
+Both take inputs {"face": (B, S, S, 3) float32 [0, 1], "identity": (B, 1) int32} and output (B, S, S, 4):
+RGB + mask, trained with `zoo.losses.FaceLoss` by `Pretrainer` (Keras `fit` in chunks, atomic
+checkpoints, exact resume). `--distribute data-parallel` uses `keras.distribution.DataParallel` on JAX
+and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`); across processes, see
+`zoo.distribute`.
+
+At the end, `evaluate_encoder` scores the frozen encoder on held-out identities: a transfer score
+(fresh decoder per identity, masked SSIM on that identity's unseen images) and a linear identity probe
+on pooled features.
+
+The package, by job (every name is importable from `zoo.pretrain`):
+    config.py        `PretrainConfig` (frozen) and the run folder's file names
+    model.py         the pretraining model: heads, `CodeFiLM`, `build_pretrain_model`, `find_encoder`,
+                     `memory_per_identity`
+    distribution.py  `distribution_scope`, `setup_virtual_devices`: data parallelism on JAX / TensorFlow
+    trainer.py       `Pretrainer` (chunked fit, losses.csv, atomic checkpoints, exact resume), `read_state`
+    evaluation.py    `evaluate_encoder` (transfer SSIM on held-out identities), `ridge_probe`
+    release.py       `save_encoder`, `release_metadata`
+
+Examples:
+    >>> corpus = open_corpus("synthetic:10000")
+    >>> model = build_pretrain_model(zoo.build_encoder("mobilenet-face", input_size=64), 10000)
+    >>> trainer = Pretrainer(model, corpus.sampler(16, 64, holdout=100), "runs/pre", PretrainConfig())
+    >>> trainer.train(1000)
+    >>> evaluate_encoder(model.get_layer("mobilenet_face"), corpus, held_ids, 64, eval_steps=200)
+"""
+from __future__ import annotations
+
+from zoo.pretrain.config import (ALIGNED_CACHE, CHECKPOINTS, ENCODER, LOSSES, MODEL, OPTIMIZER, RESULT, STATE,
+                                 PretrainConfig)
+from zoo.pretrain.distribution import distribution_scope, setup_virtual_devices
+from zoo.pretrain.evaluation import evaluate_encoder, ridge_probe
+from zoo.pretrain.model import (HEADS, MAX_BANK, build_conditioned_decoder, build_pretrain_model, find_encoder,
+                                memory_per_identity)
+from zoo.pretrain.release import release_metadata, save_encoder
+from zoo.pretrain.trainer import Pretrainer, read_state
+
+__all__ = ["ALIGNED_CACHE", "CHECKPOINTS", "ENCODER", "HEADS", "LOSSES", "MAX_BANK", "MODEL", "OPTIMIZER", "RESULT",
+           "STATE", "PretrainConfig", "Pretrainer", "build_conditioned_decoder", "build_pretrain_model",
+           "distribution_scope", "evaluate_encoder", "find_encoder", "memory_per_identity", "read_state",
+           "release_metadata", "ridge_probe", "save_encoder", "setup_virtual_devices"]

@@ -1,0 +1,192 @@
+"""The pretraining model: shared encoder + bottleneck ("inter") + an identity head, and what it costs.
+
+Heads ("bank": one decoder per identity, at most `MAX_BANK`; "conditioned": one decoder modulated by a
+learned per-identity code through `CodeFiLM`) are described in `zoo.pretrain`. The custom layers are
+defined on first use (`register_layers`) so importing this module loads no Keras. `find_encoder` gets
+the nested encoder back (what is published); `memory_per_identity` counts the bytes one identity costs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.errors import InputError
+
+__all__ = ["HEADS", "MAX_BANK", "build_conditioned_decoder", "build_pretrain_model", "find_encoder",
+           "memory_per_identity", "register_layers"]
+
+HEADS = ("bank", "conditioned")
+MAX_BANK = 64
+
+
+def register_layers():
+    """Custom layers, defined on first use so `import zoo.pretrain` stays cheap."""
+    global CodeFiLM, SelectByIdentity
+    if "CodeFiLM" in globals():
+        return
+    import keras
+    from keras import ops
+
+    from zoo.layers import PACKAGE
+
+    @keras.saving.register_keras_serializable(package=PACKAGE)
+    class CodeFiLM(keras.layers.Layer):  # noqa: F811
+        """features * (1 + gamma(code)) + beta(code), gamma/beta shared Dense maps of an identity code.
+
+        Zero-initialised maps: the layer starts as the identity and learns the modulation.
+        """
+
+        def __init__(self, channels: int, **kwargs):
+            super().__init__(**kwargs)
+            self.channels = int(channels)
+
+        def build(self, features_shape, code_shape=None):
+            dim = int(code_shape[-1]) if code_shape is not None else None
+            self.gamma = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="gamma_kernel")
+            self.beta = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="beta_kernel")
+            self.gamma_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="gamma_bias")
+            self.beta_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta_bias")
+
+        def call(self, features, code):
+            gamma = ops.matmul(code, self.gamma) + self.gamma_bias
+            beta = ops.matmul(code, self.beta) + self.beta_bias
+            gamma = ops.reshape(gamma, (-1, 1, 1, self.channels))
+            beta = ops.reshape(beta, (-1, 1, 1, self.channels))
+            return features * (1.0 + gamma) + beta
+
+        def compute_output_shape(self, features_shape, code_shape=None):
+            return features_shape
+
+        def get_config(self):
+            return {**super().get_config(), "channels": self.channels}
+
+    @keras.saving.register_keras_serializable(package=PACKAGE)
+    class SelectByIdentity(keras.layers.Layer):  # noqa: F811
+        """Pick each sample's output from a bank: ([out_0, ..., out_{N-1}], identity) -> out_{identity}."""
+
+        def call(self, outputs, identity):
+            stacked = ops.stack(outputs, axis=1)                      # (B, N, H, W, C)
+            onehot = ops.one_hot(ops.reshape(ops.cast(identity, "int32"), (-1,)), len(outputs),
+                                 dtype=stacked.dtype)
+            return ops.einsum("bn,bnhwc->bhwc", onehot, stacked)
+
+        def compute_output_shape(self, outputs_shape, identity_shape=None):
+            return outputs_shape[0]
+
+    globals()["CodeFiLM"] = CodeFiLM
+    globals()["SelectByIdentity"] = SelectByIdentity
+
+
+def build_conditioned_decoder(feature_shape, output_size: int, code_dim: int, *, width: int = 128,
+                              film_scales: int = 3, residual_blocks: int = 1, min_filters: int = 32,
+                              name: str = "decoder"):
+    """One shared decoder (features, code) -> (S, S, 4), FiLM-modulated by `code` at `film_scales` scales."""
+    import math
+
+    import keras
+    from keras import layers
+
+    from zoo.decoders import _residual, _upscale
+
+    register_layers()
+    h = int(feature_shape[0])
+    steps = round(math.log2(output_size / h))
+    if 2 ** steps * h != output_size:
+        raise InputError(f"output_size {output_size} must be the feature size {h} times a power of two.")
+    feats = keras.Input(tuple(feature_shape), name=f"{name}_features")
+    code = keras.Input((code_dim,), name=f"{name}_code")
+    x = CodeFiLM(int(feature_shape[-1]), name=f"{name}_film_in")(feats, code)
+    filters = width
+    for i in range(steps):
+        x = _upscale(x, filters, name, i, "shuffle")
+        if i < 2:
+            for r in range(residual_blocks):
+                x = _residual(x, name, f"{i}_{r}")
+        if i + 1 < film_scales:
+            x = CodeFiLM(int(x.shape[-1]), name=f"{name}_film{i}")(x, code)
+        filters = max(min_filters, filters // 2)
+    rgb = layers.Conv2D(3, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_rgb")(x)
+    mask = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_mask")(x)
+    out = layers.Concatenate(axis=-1, dtype="float32", name=f"{name}_face")([rgb, mask])
+    return keras.Model([feats, code], out, name=name)
+
+
+def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditioned", size: int | None = None,
+                         code_dim: int = 64, film_scales: int = 3, decoder_width: int = 128,
+                         inter: str = "dense", inter_channels: int = 128, bottleneck: int = 256,
+                         name: str = "pretrain_model"):
+    """The pretraining model: shared encoder + inter + identity head.
+
+    Inputs {"face": (B, S, S, 3), "identity": (B, 1) int32}; output (B, S, S, 4) RGB + mask.
+    The encoder is the nested layer `model.get_layer(encoder.name)` (what gets published).
+    """
+    import keras
+    from keras import layers
+
+    from zoo.decoders import build_decoder, build_inter
+
+    register_layers()
+    if heads not in HEADS:
+        raise InputError(f"heads must be one of {', '.join(HEADS)}. Received: heads={heads!r}")
+    n = int(num_identities)
+    if n < 1:
+        raise InputError(f"num_identities must be >= 1. Received: {num_identities}")
+    if heads == "bank" and n > MAX_BANK:
+        raise InputError(f"heads='bank' builds one decoder per identity; {n} identities is too many "
+                         f"(max {MAX_BANK}). Use heads='conditioned' for many identities.")
+    size = int(size or encoder.input_shape[1])
+    face = keras.Input((size, size, 3), name="face")
+    identity = keras.Input((1,), dtype="int32", name="identity")
+    feature_shape = tuple(encoder.output_shape[1:])
+    inter_model, inter_shape = build_inter(feature_shape, inter, channels=inter_channels, bottleneck=bottleneck,
+                                           name="inter")
+    z = inter_model(encoder(face))
+    if heads == "conditioned":
+        code = layers.Embedding(n, code_dim, embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
+                                name="identity_code")(identity)
+        code = layers.Reshape((code_dim,), name="identity_code_flat")(code)
+        decoder = build_conditioned_decoder(inter_shape, size, code_dim, width=decoder_width,
+                                            film_scales=film_scales, name="decoder")
+        out = decoder([z, code])
+    else:
+        outs = [build_decoder(inter_shape, size, width=decoder_width, name=f"decoder_{i}")(z) for i in range(n)]
+        out = outs[0] if n == 1 else SelectByIdentity(name="select")(outs, identity)
+    model = keras.Model({"face": face, "identity": identity}, out, name=name)
+    return model
+
+
+def find_encoder(model):
+    """The nested encoder of a pretraining model (the first nested model that takes the face)."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.name not in ("inter",) and not layer.name.startswith("decoder"):
+            return layer
+    raise InputError(f"model {model.name!r} has no nested encoder")
+
+
+def memory_per_identity(model, optimizer=None) -> dict:
+    """Bytes each identity costs: its parameter rows and the optimizer slots of those rows.
+
+    Computed from the model: per-identity parameters are the rows of variables whose first dimension is
+    the identity count (the code embedding; for "bank" heads, a whole decoder). Slots: the optimizer's
+    variables of the same shape (AdamW: 2), counted from `optimizer` when built, else assumed 2.
+    """
+    emb = [layer for layer in model.layers if layer.name == "identity_code"]
+    if emb:
+        n = int(emb[0].input_dim)
+        per_vars = [v for v in emb[0].weights]
+    else:
+        decs = [layer for layer in model.layers if layer.name.startswith("decoder_")]
+        n = len(decs)
+        per_vars = list(decs[0].weights) if decs else []
+    params = sum(int(np.prod(v.shape)) for v in per_vars) // (n if emb else 1)
+    dtype_bytes = 4
+    slots = 2
+    if optimizer is not None and getattr(optimizer, "built", False):
+        shapes = {tuple(v.shape) for v in per_vars}
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        matching = [v for v in inner.variables if tuple(v.shape) in shapes]
+        slots = len(matching) // max(1, len(per_vars))
+    param_bytes = params * dtype_bytes
+    return {"identities": n, "params_per_identity": params, "param_bytes": param_bytes,
+            "optimizer_slots": slots, "slot_bytes": param_bytes * slots,
+            "total_bytes": param_bytes * (1 + slots),
+            "shared_params": int(model.count_params()) - params * n}

@@ -2,8 +2,8 @@
 
 Part of `zoo.bench`: it uses the library (`zoo.pretrain`, `zoo.training`) and no library module imports it.
 This module runs the arms; the pair's faces are `zoo.bench.pairs`, the scoring `zoo.bench.scoring`, the
-statistics and claims `zoo.bench.stats`, the outputs (table, PNG, README block, card evidence)
-`zoo.bench.ttq_report` (re-exported here), the settings `zoo.bench.config`.
+statistics and claims `zoo.bench.stats`, the outputs (table, PNG, README block) `zoo.bench.ttq_report`,
+a card's evidence `zoo.bench.ttq_card` (both re-exported here), the settings `zoo.bench.config`.
 
 The pair is either synthetic (the last two identities of a synthetic corpus; the encoder is pretrained
 here on the others) or two real people (`--pair`, with `--pretrained` an encoder that never saw them).
@@ -45,11 +45,11 @@ from zoo.bench.pairs import PairData
 from zoo.bench.provenance import git_commit, source_hash
 from zoo.bench.scoring import IdentityProbe, _unit, evaluate_pair, masked_quality
 from zoo.bench.stats import ARMS, apply_threshold, steps_to_threshold, summarize, validate_records
-from zoo.bench.ttq_report import (COMMAND, README_END, README_START, RESULTS_JSON, card_metrics, card_rows,
-                                  evidence_metadata, interpretation, load_records, plot_curves, readme_section,
-                                  readme_markers, render_markdown, render_table, reproduce_command, results_stem,
-                                  unfreeze_dips,
-                                  update_readme, verdict, write_results)
+from zoo.bench.ttq_card import card_metrics, card_rows, evidence_metadata
+from zoo.bench.ttq_report import (COMMAND, README_END, README_START, RESULTS_JSON, interpretation, load_records,
+                                  plot_curves, readme_markers, readme_section, render_markdown, render_table,
+                                  reproduce_command, results_stem, unfreeze_dips, update_readme, verdict,
+                                  write_results)
 from zoo.errors import InputError
 
 __all__ = ["ARMS", "BenchConfig", "COMMAND", "IdentityProbe", "PairData", "README_END", "README_START",

@@ -175,6 +175,22 @@ def test_committed_lfw_release_loads_verified(tmp_path):
         zoo.load_encoder(str(bad))
 
 
+def test_committed_lfw_release_card_carries_the_real_pair_evidence():
+    """The release the real-pair experiment used shows that experiment's results, generated from the
+    committed results file (`facezoo publish --evidence benchmarks/results/time_to_quality_real.json`)."""
+    from zoo.bench.evidence import evidence_metadata
+
+    release = ROOT / "releases" / "mobilenet-face-lfw-v1"
+    evidence = json.loads((release / "facezoo.json").read_text())["evidence"]
+    assert evidence["source"] == "benchmarks/results/time_to_quality_real.json"
+    expected = evidence_metadata(ROOT / evidence["source"])
+    assert evidence["arms"] == expected["arms"] and evidence["claims"] == expected["claims"]
+    card = (release / "README.md").read_text()
+    assert "Does staged unfreezing pay?" in card
+    for line in expected["claims"]:
+        assert line in card
+
+
 @pytest.mark.slow
 def test_quickstart_on_lfw(face_data, tmp_path):
     """`facezoo quickstart --corpus lfw:PATH`: real people end to end; the release says it saw LFW."""

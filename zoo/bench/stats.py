@@ -182,7 +182,8 @@ def claims(records: list[dict]) -> list[dict]:
         best = max(trained, key=final.get)
         gap = 1 - final["frozen"] / final[best]
         out.append({"claim": text, "held": gap <= 0.02,
-                    "numbers": f"frozen {final['frozen']:.4f} vs {best} {final[best]:.4f}: {100 * gap:.1f}% below"})
+                    "numbers": f"frozen {final['frozen']:.4f} vs {best} {final[best]:.4f}: "
+                               f"{100 * abs(gap):.1f}% {'below' if gap > 0 else 'above'}"})
     else:
         out.append({"claim": text, "held": None, "numbers": "frozen or a pair-trained arm did not run"})
     return out

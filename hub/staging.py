@@ -20,8 +20,6 @@ from hub.constants import (CARD_FILE, CONFIG_FILE, HDF5_MAGIC, KERAS_FILES, MANI
                            METADATA_FILE, WEIGHTS_FILE)
 from zoo.errors import FacezooError, MissingFileError
 
-RUN_ENCODER_FILES = ("encoder.keras", "encoder")
-RUN_STATE, RUN_MODEL = "state.json", "model.keras"  # a swap run (zoo.runs)
 ENCODER_CLASSES = ("Functional", "Sequential", "Model")
 
 
@@ -98,13 +96,13 @@ def stage_release(model_or_dir, dest) -> dict:
         raise MissingFileError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
                                 f"({', '.join(KERAS_FILES)}) or a run folder with encoder.keras.")
     if src.is_dir() and not (src / CONFIG_FILE).is_file():
-        for name in RUN_ENCODER_FILES:
-            if (src / name).exists():
-                return stage_release(src / name, dest)
-        if (src / RUN_STATE).is_file() and (src / RUN_MODEL).is_file():
-            return stage_release(swap_run_encoder(src), dest)
-        raise StagingError(f"{src} is neither a Keras directory (no {CONFIG_FILE}) nor a run folder "
-                           f"(no {' or '.join(RUN_ENCODER_FILES)}, no {RUN_STATE} + {RUN_MODEL}).")
+        from zoo.runs import run_encoder  # a run folder's layout is zoo's business, not the hub's
+
+        found = run_encoder(src)
+        if found is None:
+            raise StagingError(f"{src} is neither a Keras directory (no {CONFIG_FILE}) nor a facezoo run folder "
+                               "(a pretraining run with its encoder, or a swap run with state.json and its model).")
+        return stage_release(found, dest)
     if src.is_dir():
         for path in src.rglob("*"):
             rel = path.relative_to(src).as_posix()
@@ -150,19 +148,6 @@ def model_facts(folder) -> dict:
             if shape and len(shape) == 4 and shape[1] and shape[1] == shape[2]:
                 return {"input_size": int(shape[1])}
     return {}
-
-
-def swap_run_encoder(run_dir: Path):
-    """The encoder of a swap-training run folder, as a Keras model (loads the run's latest checkpoint)."""
-    from zoo.runs import load_run
-    from zoo.tfquiet import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    model = load_run(run_dir)
-    encoder = getattr(model, "encoder", None)
-    if encoder is None:
-        raise StagingError(f"{run_dir}: its {RUN_MODEL} has no .encoder; it is not a facezoo swap run.")
-    return encoder
 
 
 def _io_count(spec) -> int:

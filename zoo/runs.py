@@ -8,8 +8,9 @@
     RUN/logs/              TensorBoard event files
     RUN/losses.csv         step, loss per identity, stage
     RUN/loss.png           the loss curve with stage changes marked
-    RUN/encoder.keras      the encoder alone (pretraining runs); `facezoo publish RUN` takes the
-                           encoder out of model.keras for swap runs
+    RUN/encoder.keras      the encoder alone (pretraining runs; or a Keras folder RUN/encoder);
+                           `facezoo publish RUN` takes the encoder out of model.keras for swap runs
+                           (`run_encoder`, so the hub never needs these names)
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from zoo.errors import MissingFileError
 MODEL = "model.keras"
 ENCODER = "encoder.keras"
+ENCODER_DIR = "encoder"
 STATE = "state.json"
 OPTIMIZER = "optimizer.npz"
 CHECKPOINTS = "checkpoints"
@@ -67,6 +69,26 @@ def load_run(run_dir, *, compile: bool = False):
     model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     model.run_state = state
     return model
+
+
+def run_encoder(run_dir):
+    """What publishing a run folder publishes: a pretraining run's encoder (the path of ENCODER or of
+    the Keras folder ENCODER_DIR), or a swap run's encoder taken out of its model (a `keras.Model`);
+    None when `run_dir` is not a run folder."""
+    run_dir = Path(run_dir)
+    for name in (ENCODER, ENCODER_DIR):
+        if (run_dir / name).exists():
+            return run_dir / name
+    if not ((run_dir / STATE).is_file() and (run_dir / MODEL).is_file()):
+        return None
+    from zoo.errors import InputError
+    from zoo.tfquiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    encoder = getattr(load_run(run_dir), "encoder", None)
+    if encoder is None:
+        raise InputError(f"{run_dir}: its {MODEL} has no .encoder; it is not a facezoo swap run.")
+    return encoder
 
 
 def save_model_only(model, path) -> None:

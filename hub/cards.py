@@ -4,7 +4,7 @@ A published card's YAML header (`library_name: keras`, license, tags, datasets, 
 `model-index` only when the run measured metrics) is built with `huggingface_hub.ModelCardData`, so the
 Hub indexes it. Numbers in a card come only from `metadata["metrics"]` of a real run, and from
 `metadata["evidence"]` when the caller passed time-to-quality results (in a section of their own);
-the static cards in `model_cards/<name>.md` hold architecture facts and no numbers.
+the static cards in `hub/model_cards/<name>.md` hold architecture facts and no numbers.
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 from hub.constants import CARD_FILE
 from zoo.errors import MissingFileError
 
-# The release card template is package data (`hub/templates/card.md`), so a wheel renders the same card
-# as a checkout. The catalogue's static cards stay in the checkout's `model_cards/` (read by
-# `facezoo encoders show`; absent from a wheel, where `card_facts` returns {}).
+# The release card template (`hub/templates/card.md`) and the catalogue's static cards
+# (`hub/model_cards/<name>.md`, read by `facezoo encoders show`) are package data, so a wheel renders
+# and shows the same as a checkout.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "card.md"
-CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"
+CARDS_DIR = Path(__file__).resolve().parent / "model_cards"
 _FACT_RE = re.compile(r"^- \*\*(?P<key>[^*]+?):\*\*\s*(?P<value>.+)$")
 
 
@@ -125,7 +125,7 @@ def card_path(name: str) -> Path:
 
 
 def card_facts(name: str) -> dict:
-    """Facts of the catalogue card `model_cards/<name>.md`: its YAML header and its `- **Key:** value` lines.
+    """Facts of the catalogue card `hub/model_cards/<name>.md`: its YAML header and its `- **Key:** value` lines.
 
     Returns {} when the entry has no card. Used by `facezoo encoders show NAME`.
     """

@@ -28,7 +28,9 @@ metadata = encoder_metadata(encoder, "mobilenet-face", corpus={"name": "facezoo 
                             training={"recipe": "wheel test", "steps": 0}, metrics={"final_train_loss": 0.5})
 hub.publish(encoder, "team/wheel", hub=sys.argv[1], tag="v1", metadata=metadata)
 snap = hub.pull("team/wheel", "v1", hub=sys.argv[1])
-print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest}))
+from hub.cards import card_facts
+print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest,
+                  "facts": card_facts("mobilenet-face")}))
 """
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")
 
@@ -40,7 +42,8 @@ def _normalized(out: str) -> tuple[str, dict, str]:
     manifest["training"].pop("date")
     # Keras' metadata.json records the save time, so file hashes differ run to run; the names must not.
     manifest["files"] = sorted(manifest["files"])
-    return _TIME.sub("TIME", data["card"]), manifest, data["zoo"]
+    # the catalogue's static card (`facezoo encoders show`) is package data too: compared via the card text
+    return _TIME.sub("TIME", data["card"]) + json.dumps(data["facts"], sort_keys=True), manifest, data["zoo"]
 
 
 def _run(python, script, hub_dir, cwd, env):
@@ -88,4 +91,5 @@ def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
     assert manifest_w == manifest_c
     assert card_w == card_c
     assert "## Use" in card_w and 'zoo.load_encoder("team/wheel")' in card_w
+    assert '"license"' in card_w, "the wheel lacks the catalogue's static cards (hub/model_cards)"
     assert "evidence" not in manifest_w, "release metadata must not pick up benchmark results by itself"

@@ -116,9 +116,13 @@ def paired_difference(records: list[dict], arm: str, other: str, key: str = "fin
 
 
 def _noise(records: list[dict], *arms) -> float:
-    """Seed noise of final SSIM: the largest sample std among `arms` (0 when each ran once)."""
+    """Seed noise of final SSIM: the largest sample std among `arms`; an arm that ran once has no std of
+    its own and counts with the pooled std (root mean square) of the arms that ran on several seeds."""
     s = summarize(records)
-    return max([s[a]["final_ssim"]["std"] or 0.0 for a in arms if a in s] or [0.0])
+    stds = [v["final_ssim"]["std"] or 0.0 for v in s.values() if v["final_ssim"]["n"] > 1]
+    pooled = float(np.sqrt(np.mean(np.square(stds)))) if stds else 0.0
+    return max([(s[a]["final_ssim"]["std"] if s[a]["final_ssim"]["n"] > 1 else pooled) or 0.0
+                for a in arms if a in s] or [0.0])
 
 
 def claims(records: list[dict]) -> list[dict]:
@@ -130,6 +134,11 @@ def claims(records: list[dict]) -> list[dict]:
     """
     s = summarize(records)
     final = {a: v["final_ssim"]["mean"] for a, v in s.items()}
+    once = {a for a, v in s.items() if v["runs"] == 1}
+
+    def arm(a):
+        return f"{a} {final[a]:.4f}" + (" (1 run)" if a in once else "")
+
     out = []
 
     # (1) a pretrained encoder shortcuts early training
@@ -157,7 +166,7 @@ def claims(records: list[dict]) -> list[dict]:
             d = final["frozen"] - final[other]
             noise = _noise(records, "frozen", other)
             held &= d < -noise
-            parts.append(f"frozen {final['frozen']:.4f} vs {other} {final[other]:.4f} ({d:+.4f}, noise {noise:.4f})")
+            parts.append(f"{arm('frozen')} vs {arm(other)} ({d:+.4f}, noise {noise:.4f})")
         out.append({"claim": text, "held": bool(held), "numbers": "; ".join(parts)})
     else:
         out.append({"claim": text, "held": None, "numbers": "frozen, a staged arm or scratch did not run"})
@@ -169,8 +178,9 @@ def claims(records: list[dict]) -> list[dict]:
         below = [a for a in others if final[staged] < final[a] - _noise(records, staged, a)]
         best_other = max(others, key=final.get) if others else None
         out.append({"claim": text, "held": not below,
-                    "numbers": f"best staged arm {staged} {final[staged]:.4f}; best other arm {best_other} "
-                               f"{final[best_other]:.4f}" if best_other else f"{staged} {final[staged]:.4f}"
+                    "numbers": (f"best staged arm {arm(staged)}; best other arm {arm(best_other)}, difference "
+                                f"{final[staged] - final[best_other]:+.4f} against noise "
+                                f"{_noise(records, staged, best_other):.4f}" if best_other else arm(staged))
                                + (f"; ends measurably below {', '.join(below)}" if below else "")})
     else:
         out.append({"claim": text, "held": None, "numbers": "no staged arm ran"})
@@ -182,7 +192,7 @@ def claims(records: list[dict]) -> list[dict]:
         best = max(trained, key=final.get)
         gap = 1 - final["frozen"] / final[best]
         out.append({"claim": text, "held": gap <= 0.02,
-                    "numbers": f"frozen {final['frozen']:.4f} vs {best} {final[best]:.4f}: "
+                    "numbers": f"{arm('frozen')} vs {arm(best)}: "
                                f"{100 * abs(gap):.1f}% {'below' if gap > 0 else 'above'}"})
     else:
         out.append({"claim": text, "held": None, "numbers": "frozen or a pair-trained arm did not run"})

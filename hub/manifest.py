@@ -143,19 +143,17 @@ def verify_folder(folder, repo_id: str = "?", revision: str | None = None,
                              f"{', '.join(extra)}; nothing was loaded.")
     trusted = _read_record(record)
     seen = {}
-    for name, entry in {MANIFEST_FILE: None, **expected}.items():
-        if known is not None and name != MANIFEST_FILE and known.get(name, {}).get("sha256") != entry.get("sha256"):
+    for name, entry in expected.items():
+        if known is not None and known.get(name, {}).get("sha256") != entry.get("sha256"):
             raise IntegrityError(f"{_name(repo_id, revision)}: {name} in {MANIFEST_FILE} disagrees with the "
                                  "hub's commit; nothing was loaded.")
+        # stat before hashing: a write between the two leaves a stamp that no longer matches next time
         signature = _signature(folder / name)
-        sha = entry.get("sha256") if entry else None
-        if signature is not None and trusted.get(name) == [*signature, sha] and (entry or name == MANIFEST_FILE):
-            seen[name] = trusted[name]
-            continue
-        if entry is not None:
+        stamp = None if signature is None else [*signature, entry.get("sha256")]
+        if stamp is None or trusted.get(name) != stamp:
             _check(folder, name, entry, repo_id, revision)
-        if signature is not None:
-            seen[name] = [*signature, sha]
+        if stamp is not None:
+            seen[name] = stamp
     if record is not None and seen != trusted:
         _write_record(record, seen)
     return manifest

@@ -221,3 +221,8 @@ def late_gain(record: dict, fraction: float = 0.8, evals: int = 3) -> float | No
     before = float(np.mean([p["ssim"] for p in near]))
     end = float(np.mean([p["ssim"] for p in curve[-evals:]]))
     return end / before - 1 if before > 0 else None
+
+
+def scratch_late_gains(records: list[dict]) -> list[float]:
+    """`late_gain` of every scratch run (the budget rule: each under 0.02 means scratch has flattened)."""
+    return [g for g in (late_gain(r) for r in records if r["arm"] == "scratch") if g is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from zoo.bench.stats import summarize
+from zoo.bench.stats import claims, summarize
 from zoo.bench.ttq_report import load_records, reproduce_command, results_stem, verdict
 
 
@@ -69,8 +69,6 @@ def evidence_metadata(path) -> dict:
     else:
         setup = f"synthetic pair, {cfg.get('encoder')} at {cfg.get('size')} px, {cfg.get('steps')} steps, {seeds} seeds"
         about = "These numbers measure the recipe on the benchmark's own encoder, not the weights of this release."
-    from zoo.bench.stats import claims
-
     word = {True: "held", False: "not held", None: "not tested"}
     return {"benchmark": "time-to-quality", "source": source, "command": reproduce_command(records),
             "setup": setup, "about": about,

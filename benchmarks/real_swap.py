@@ -3,9 +3,14 @@
 Runs the CLI exactly as a user would (`facezoo extract`, `facezoo train`, `facezoo convert`), then checks:
 - mechanics: the output keeps frame count, fps, size and audio; faces were found in >= 95% of frames;
   the background (outside the faces' boxes, grown by half) is unchanged up to codec noise;
-- identity: a ridge probe on the encoder's pooled features, fitted on held-out frames of A and B (the
-  last 20% of each clip, never trained on; first half of them), must call >= 80% of the swapped
-  held-out frames B while calling >= 80% of the other half of A's held-out frames A.
+- identity: a ridge probe fitted on held-out frames of A and B (the last 20% of each clip, never
+  trained on; first half of them) must call >= 80% of the swapped held-out frames B while calling >= 80%
+  of the other half of A's held-out frames A. The probe sees only what a swap is meant to change: the
+  face under the template mask, in greyscale, standardised per face. `convert` keeps A's hair,
+  background and clothes and matches the new face to A's colour by design, so none of those is evidence
+  of identity. Two controls say the probe reads identity, not blur: A's held-out frames blurred, and
+  A's clip converted to A (the same model and blend, the other decoder), must still be called A. The
+  same probe on the encoder's pooled features is reported beside it.
 The numbers go to RESULTS/real_swap.json (with the git commit) and are printed. No frame or face is
 written outside WORK (never commit WORK: it holds real faces).
 
@@ -78,6 +83,35 @@ def crops(folder: Path, records, size: int) -> np.ndarray:
     from zoo.data.corpus import _to_square
     from zoo.data.images import read_image
     return np.stack([_to_square(read_image(folder / r["crop"]), size) for r in records])
+
+
+def face_region(faces: np.ndarray) -> np.ndarray:
+    """Each aligned face's pixels under the template mask, greyscale, standardised per face (N, P)."""
+    from zoo.data.corpora.faces import template_mask
+
+    inside = template_mask(faces.shape[1]) > 0.5
+    grey = faces.astype(np.float64).mean(axis=-1)[:, inside]
+    return (grey - grey.mean(1, keepdims=True)) / (grey.std(1, keepdims=True) + 1e-6)
+
+
+def blurred(faces: np.ndarray, sigma: float = 2.0) -> np.ndarray:
+    import cv2
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in faces])
+
+
+def probe_calls(embed, held_a, held_b, scored: dict) -> dict:
+    """Fit a ridge probe on the first half of each clip's held-out faces (embedded by `embed`); the share
+    of the other half called right, and the share of each `scored` set called its expected label."""
+    from zoo.pretrain import ridge_probe
+
+    fa, fb = embed(held_a), embed(held_b)
+    ha, hb = len(fa) // 2, len(fb) // 2
+    fit_x, fit_y = np.concatenate([fa[:ha], fb[:hb]]), ["A"] * ha + ["B"] * hb
+    out = {"unswapped_a_called_a": ridge_probe(fit_x, fit_y, fa[ha:], ["A"] * (len(fa) - ha)),
+           "unswapped_b_called_b": ridge_probe(fit_x, fit_y, fb[hb:], ["B"] * (len(fb) - hb))}
+    for key, (faces, label) in scored.items():
+        out[key] = ridge_probe(fit_x, fit_y, embed(faces), [label] * len(faces)) if len(faces) else float("nan")
+    return {k: round(v, 4) for k, v in out.items()}
 
 
 def features(encoder, faces: np.ndarray) -> np.ndarray:
@@ -164,6 +198,9 @@ def main(argv=None) -> int:
     out = work / "swapped.mp4"
     timings["convert"] = facezoo("convert", "--run", run, "--to", "b", clips[0], "-o", out, "--alignments",
                                  folders[0], "--largest", "--every-n", args.every_n, "--no-progress", log=log)
+    recon = work / "reconstructed.mp4"  # the control: A's clip through the same model and blend, to A
+    timings["convert_control"] = facezoo("convert", "--run", run, "--to", "a", clips[0], "-o", recon, "--alignments",
+                                         folders[0], "--largest", "--every-n", args.every_n, "--no-progress", log=log)
     from zoo.convert import has_audio
 
     src_info, out_info = info[0], video_info(out)
@@ -175,32 +212,40 @@ def main(argv=None) -> int:
                  "face_share_a": round(found[0], 4), "face_share_b": round(found[1], 4)}
     if args.every_n == 1:
         mechanics.update(background_change(clips[0], out, face_records(folders[0])))
-    # Identity: a probe on held-out frames only.
+    # Identity: a probe on held-out frames only. The swapped (A->B) and control (A->A) faces are the
+    # output videos' faces, found again by `facezoo extract`, at A's held-out frames.
+    held_frames = {r["frame"] // args.every_n for r in held_a}
+    outputs = {}
+    for key, video in (("swapped", out), ("recon", recon)):
+        folder = work / f"{key}-faces"
+        if folder.exists():
+            shutil.rmtree(folder)
+        facezoo("extract", video, "-o", folder, "--size", 128, "--largest-only", log=log)
+        outputs[key] = (folder, [r for r in face_records(folder) if r["frame"] in held_frames])
+    size = args.size
+    faces_a, faces_b = crops(folders[0], held_a, size), crops(folders[1], held_b, size)
+    faces_s, faces_r = (crops(folder, recs, size) for folder, recs in outputs.values())
+    scored = {"swapped_called_b": (faces_s, "B"), "recon_called_a": (faces_r, "A"),
+              "blurred_a_called_a": (blurred(faces_a), "A")}
+    identity = {"probe": "ridge on the face under the template mask, greyscale, standardised per face; fitted "
+                         "on the first half of each clip's held-out frames",
+                "heldout_frames_a": len(faces_a), "heldout_frames_b": len(faces_b),
+                "swapped_frames_scored": len(faces_s), "recon_frames_scored": len(faces_r),
+                **probe_calls(face_region, faces_a, faces_b, scored)}
     import zoo
-    from zoo.pretrain import ridge_probe
 
     probe_encoder = zoo.load_encoder(args.encoder, hub=args.hub) if args.encoder else \
         zoo.build_encoder(args.arch, input_size=args.size)
-    size = int(probe_encoder.input_shape[1])
-    fa, fb = features(probe_encoder, crops(folders[0], held_a, size)), features(probe_encoder, crops(folders[1], held_b, size))
-    ha, hb = len(fa) // 2, len(fb) // 2
-    fit_x = np.concatenate([fa[:ha], fb[:hb]])
-    fit_y = ["A"] * ha + ["B"] * hb
-    unswapped_a = ridge_probe(fit_x, fit_y, fa[ha:], ["A"] * (len(fa) - ha))
-    unswapped_b = ridge_probe(fit_x, fit_y, fb[hb:], ["B"] * (len(fb) - hb))
-    # The swapped frames: the output video's faces, found again by `facezoo extract`, at A's held-out frames.
-    swapped_dir = work / "swapped-faces"
-    if swapped_dir.exists():
-        shutil.rmtree(swapped_dir)
-    facezoo("extract", out, "-o", swapped_dir, "--size", 128, "--largest-only", log=log)
-    held_frames = {r["frame"] // args.every_n for r in held_a}
-    swapped = [r for r in face_records(swapped_dir) if r["frame"] in held_frames]
-    fs = features(probe_encoder, crops(swapped_dir, swapped, size)) if swapped else np.zeros((0, fa.shape[1]))
-    swapped_b = ridge_probe(fit_x, fit_y, fs, ["B"] * len(fs)) if len(fs) else float("nan")
-    identity = {"probe": "ridge on pooled encoder features, fitted on the first half of each clip's held-out frames",
-                "heldout_frames_a": len(fa), "heldout_frames_b": len(fb), "swapped_frames_scored": len(fs),
-                "unswapped_a_called_a": round(unswapped_a, 4), "unswapped_b_called_b": round(unswapped_b, 4),
-                "swapped_called_b": round(swapped_b, 4)}
+    enc_size = int(probe_encoder.input_shape[1])
+    if enc_size != size:
+        faces_a, faces_b = crops(folders[0], held_a, enc_size), crops(folders[1], held_b, enc_size)
+        scored = {"swapped_called_b": (crops(outputs["swapped"][0], outputs["swapped"][1], enc_size), "B"),
+                  "recon_called_a": (crops(outputs["recon"][0], outputs["recon"][1], enc_size), "A"),
+                  "blurred_a_called_a": (blurred(faces_a), "A")}
+    identity["encoder_features"] = {
+        "probe": "the same ridge probe on the encoder's pooled features of the whole aligned crop",
+        **probe_calls(lambda x: features(probe_encoder, x), faces_a, faces_b, scored)}
+    swapped_b = identity["swapped_called_b"]
     checks = {
         "frames_kept": mechanics["frames_out"] == mechanics["frames_in"],
         "fps_kept": abs(mechanics["fps_out"] - mechanics["fps_in"]) < 0.05,
@@ -208,7 +253,8 @@ def main(argv=None) -> int:
         "audio_kept": mechanics["audio_out"] == mechanics["audio_in"],
         "faces_found_95": min(found) >= 0.95,
         "swapped_called_b_80": swapped_b >= 0.8,
-        "unswapped_called_a_80": unswapped_a >= 0.8,
+        "unswapped_called_a_80": identity["unswapped_a_called_a"] >= 0.8,
+        "controls_called_a_80": min(identity["recon_called_a"], identity["blurred_a_called_a"]) >= 0.8,
     }
     if "outside_faces_mean_abs" in mechanics:
         checks["background_unchanged"] = mechanics["outside_faces_mean_abs"] < 3.0

@@ -24,4 +24,9 @@ def test_real_clip_swap_mechanics(face_data, tmp_path):
     assert result["mechanics"]["audio_out"] is True
     ident = result["identity"]
     assert ident["swapped_frames_scored"] >= 0.8 * ident["heldout_frames_a"] - 1
-    assert 0.0 <= ident["swapped_called_b"] <= 1.0
+    assert ident["recon_frames_scored"] == ident["swapped_frames_scored"]
+    for key in ("swapped_called_b", "recon_called_a", "blurred_a_called_a"):
+        assert 0.0 <= ident[key] <= 1.0, (key, ident)
+    # Two different people in two different rooms: the probe must tell the untouched frames apart.
+    assert ident["unswapped_a_called_a"] >= 0.8 and ident["unswapped_b_called_b"] >= 0.8, ident
+    assert set(ident["encoder_features"]) >= {"swapped_called_b", "recon_called_a", "unswapped_a_called_a"}

@@ -17,6 +17,13 @@ Writes benchmarks/results/identity_scaling.{json,png}. The default budget runs i
 With `--corpus lfw:ROOT`, N people are drawn (seeded) from LFW DevTrain, the held-out identities are the
 most photographed DevTest people (never trained on), the LFW View 1 verification accuracy is added for
 each N, and the results go to identity_scaling_lfw.{json,png}.
+
+`--objective classify` is the diagnostic for a flat curve: the same encoder, sampler and step budget,
+but trained to name each face's identity (softmax over the N people on the pooled features, the
+objective of face-recognition encoders) instead of reconstructing it through a per-identity decoder
+code. The conditioned head hands the decoder each identity through its code, so reconstruction never
+asks the encoder to carry identity; classification does. `--tag` names the results file
+(identity_scaling_lfw_TAG.json), so such runs sit beside the main curve.
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run from a checkout
@@ -43,6 +52,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--corpus", default="synthetic",
                         help="synthetic (default) or lfw:ROOT (DevTrain people; held out: DevTest people)")
+    parser.add_argument("--objective", choices=("reconstruct", "classify"), default="reconstruct",
+                        help="reconstruct: facezoo's pretraining (conditioned decoder); classify: softmax "
+                             "over the training identities on pooled features (the diagnostic)")
+    parser.add_argument("--tag", default="", help="results file suffix: identity_scaling[_lfw]_TAG.json")
     args = parser.parse_args(argv)
 
     import tempfile
@@ -53,7 +66,6 @@ def main(argv=None) -> int:
     from zoo.data.corpus import open_corpus
     from zoo.pretrain import (PretrainConfig, Pretrainer, build_pretrain_model, evaluate_encoder, find_encoder)
 
-    import numpy as np
 
     lfw = args.corpus.startswith("lfw:")
     top = max(args.identities)
@@ -95,18 +107,27 @@ def main(argv=None) -> int:
         corpus, codes, train_ids = training_data(n)
         config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, size=args.size, chunk=10,
                                 checkpoint_every=10 ** 9, decoder_width=args.decoder_width, seed=args.seed)
-        with tempfile.TemporaryDirectory(prefix="facezoo-scaling-") as tmp:
-            trainer = Pretrainer.create(
-                lambda: build_pretrain_model(zoo.build_encoder(args.encoder, input_size=args.size), codes,
-                                             size=args.size, decoder_width=args.decoder_width),
-                corpus.sampler(args.batch_size, args.size, seed=args.seed, train_ids=train_ids,
-                               holdout=args.holdout if lfw else 0), tmp, config)
+        if args.objective == "classify":
+            sampler = corpus.sampler(args.batch_size, args.size, seed=args.seed, train_ids=train_ids,
+                                     holdout=args.holdout if lfw else 0)
+            encoder = zoo.build_encoder(args.encoder, input_size=args.size)
             start = time.perf_counter()
-            trainer.train(min(10, args.steps))          # first chunk: tracing
-            warm = time.perf_counter()
-            state = trainer.train(args.steps)
-            steady = (time.perf_counter() - warm) / max(1, args.steps - min(10, args.steps))
-            metrics = score(find_encoder(trainer.model))
+            losses, steady = train_classifier(encoder, sampler, codes, args.steps, config.learning_rate)
+            metrics = score(encoder)
+            state = {"losses": [(args.steps, losses[-1])]}
+        else:
+            with tempfile.TemporaryDirectory(prefix="facezoo-scaling-") as tmp:
+                trainer = Pretrainer.create(
+                    lambda: build_pretrain_model(zoo.build_encoder(args.encoder, input_size=args.size), codes,
+                                                 size=args.size, decoder_width=args.decoder_width),
+                    corpus.sampler(args.batch_size, args.size, seed=args.seed, train_ids=train_ids,
+                                   holdout=args.holdout if lfw else 0), tmp, config)
+                start = time.perf_counter()
+                trainer.train(min(10, args.steps))          # first chunk: tracing
+                warm = time.perf_counter()
+                state = trainer.train(args.steps)
+                steady = (time.perf_counter() - warm) / max(1, args.steps - min(10, args.steps))
+                metrics = score(find_encoder(trainer.model))
         rows.append({"identities": n, "steps": args.steps, "final_loss": state["losses"][-1][1],
                      "step_ms": round(steady * 1000, 1), "train_seconds": round(time.perf_counter() - start, 1),
                      **metrics})
@@ -115,6 +136,7 @@ def main(argv=None) -> int:
               + f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
     from benchmarks._provenance import git_commit
     result = {"benchmark": "identity_scaling", "corpus": "lfw-devtrain" if lfw else "synthetic",
+              "objective": args.objective, "tag": args.tag,
               "commit": git_commit(), "backend": keras.backend.backend(), "encoder": args.encoder,
               "size": args.size, "steps": args.steps, "batch_size": args.batch_size, "holdout": args.holdout,
               "eval_steps": args.eval_steps, "seconds": round(time.perf_counter() - t0, 1), "rows": rows,
@@ -122,7 +144,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from zoo.io import write_json
-    stem = "identity_scaling_lfw" if lfw else "identity_scaling"
+    stem = ("identity_scaling_lfw" if lfw else "identity_scaling") + (f"_{args.tag}" if args.tag else "")
     write_json(out / f"{stem}.json", result)
     _plot(rows, out / f"{stem}.png", result)
     base = rows[0]["transfer_ssim"]
@@ -133,6 +155,29 @@ def main(argv=None) -> int:
                   f"(untrained {rows[0]['lfw_view1_accuracy']:.4f})")
     print(f"wrote {out / stem}.json and .png in {result['seconds']:.0f} s")
     return 0
+
+
+def train_classifier(encoder, sampler, num_classes: int, steps: int, learning_rate: float):
+    """Train `encoder` in place to name each face's identity: pooled features -> softmax over
+    `num_classes`, AdamW, the sampler's batches (warped inputs, their identities). Per-step losses and the
+    steady seconds per step (after the first, tracing step)."""
+    import keras
+
+    face = keras.Input(tuple(encoder.input_shape[1:]))
+    logits = keras.layers.Dense(num_classes, name="identity_logits")(
+        keras.layers.GlobalAveragePooling2D()(encoder(face)))
+    model = keras.Model(face, logits)
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    losses, warm = [], None
+    for step in range(steps):
+        x, ids, _ = sampler.batch(step)
+        losses.append(float(model.train_on_batch(x, ids)))
+        if step == 0:
+            warm = time.perf_counter()
+        elif step % 50 == 0:
+            print(f"  classify step {step}/{steps} loss {np.mean(losses[-50:]):.4f}", flush=True)
+    return losses, (time.perf_counter() - warm) / max(1, steps - 1)
 
 
 def _plot(rows, path, result) -> None:
@@ -155,7 +200,8 @@ def _plot(rows, path, result) -> None:
         ax.set_xlabel(f"pretraining identities N ({result.get('corpus', 'synthetic')})")
         ax.set_ylabel(label)
         ax.legend()
-    fig.suptitle(f"{result['encoder']} {result['size']} px, {result['steps']} steps, {result['backend']}")
+    fig.suptitle(f"{result['encoder']} {result['size']} px, {result['steps']} steps, "
+                 f"{result.get('objective', 'reconstruct')}, {result['backend']}")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)

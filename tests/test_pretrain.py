@@ -202,3 +202,20 @@ def test_killed_pretrain_resumes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed {run} at step {step}" in done.stdout
     assert json.loads((run / "pretrain.json").read_text())["step"] == step + 2
+
+
+def test_identity_scaling_classify_objective_trains_the_encoder_in_place():
+    """The flat-curve diagnostic: a softmax over identities on pooled features updates the encoder itself
+    (the object then scored), on the same sampler as pretraining, with a finite loss per step."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from identity_scaling import train_classifier
+
+    from zoo.data.corpus import open_corpus
+
+    encoder = _tiny_encoder(32)
+    before = [w.copy() for w in encoder.get_weights()]
+    sampler = open_corpus("synthetic:4:seed=0").sampler(8, 32, seed=0)
+    losses, seconds = train_classifier(encoder, sampler, 4, 4, 1e-3)
+    assert len(losses) == 4 and np.isfinite(losses).all() and seconds > 0
+    assert any(not np.allclose(a, b) for a, b in zip(before, encoder.get_weights()))
+    assert np.log(4) * 0.5 < losses[0] < np.log(4) * 3       # untrained: about chance over 4 classes

@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     parser.add_argument("--objective", choices=("reconstruct", "classify"), default="reconstruct",
                         help="reconstruct: facezoo's pretraining (conditioned decoder); classify: softmax "
                              "over the training identities on pooled features (the diagnostic)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: the pretrainer's for reconstruct, 1e-3 for classify)")
     parser.add_argument("--tag", default="", help="results file suffix: identity_scaling[_lfw]_TAG.json")
     args = parser.parse_args(argv)
 
@@ -105,8 +107,9 @@ def main(argv=None) -> int:
     for n in args.identities:
         keras.utils.set_random_seed(args.seed)
         corpus, codes, train_ids = training_data(n)
+        lr = {"learning_rate": args.lr} if args.lr else {"learning_rate": 1e-3} if args.objective == "classify" else {}
         config = PretrainConfig(steps=args.steps, batch_size=args.batch_size, size=args.size, chunk=10,
-                                checkpoint_every=10 ** 9, decoder_width=args.decoder_width, seed=args.seed)
+                                checkpoint_every=10 ** 9, decoder_width=args.decoder_width, seed=args.seed, **lr)
         if args.objective == "classify":
             sampler = corpus.sampler(args.batch_size, args.size, seed=args.seed, train_ids=train_ids,
                                      holdout=args.holdout if lfw else 0)
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
               + f"{steady * 1000:.0f} ms/step, loss {state['losses'][-1][1]:.4f}", flush=True)
     from benchmarks._provenance import git_commit
     result = {"benchmark": "identity_scaling", "corpus": "lfw-devtrain" if lfw else "synthetic",
-              "objective": args.objective, "tag": args.tag,
+              "objective": args.objective, "tag": args.tag, "learning_rate": config.learning_rate,
               "commit": git_commit(), "backend": keras.backend.backend(), "encoder": args.encoder,
               "size": args.size, "steps": args.steps, "batch_size": args.batch_size, "holdout": args.holdout,
               "eval_steps": args.eval_steps, "seconds": round(time.perf_counter() - t0, 1), "rows": rows,

@@ -11,7 +11,6 @@ blend (align, colour match, mask, paste back) and encode (ffmpeg pipe, audio mux
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import subprocess
@@ -56,8 +55,9 @@ def make_clip(folder: Path, frames: int, face_px: int, fps: float = 25.0):
            f"sine=frequency=440:duration={frames / fps}", "-c:a", "aac", "-shortest",
            "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(src)]
     subprocess.run(cmd, input=b"".join(f.tobytes() for f in out), check=True)
-    align = folder / "alignments.jsonl"
-    align.write_text("".join(json.dumps(r) + "\n" for r in records))
+    from zoo.data.alignments import ALIGNMENTS_FILE, write_alignments
+    align = folder / ALIGNMENTS_FILE
+    write_alignments(align, records)
     return src, align
 
 

@@ -65,11 +65,11 @@ def main() -> int:
 
         # The work extraction adds around detection, timed alone (robust to load from other processes).
         from zoo.data.align import align_face
-        from zoo.data.extract import _Journal
+        from zoo.data.alignments import AlignmentsJournal
         from zoo.data.images import read_image
         from zoo.io import sha256_file
         found = [f[0] for f in detector.detect(images)]
-        journal = _Journal(work / "side.jsonl")
+        journal = AlignmentsJournal(work / "side.jsonl")
         side = []
         for _ in range(args.repeats):
             t = time.perf_counter()

@@ -58,12 +58,14 @@ def facezoo(*args, log: Path) -> float:
 
 
 def face_records(folder: Path) -> list[dict]:
-    from zoo.data.extract import face_records as finished, read_alignments
+    from zoo.data.alignments import face_records as finished, read_alignments
     return sorted(finished(read_alignments(folder)), key=lambda r: (r["frame"], r["face"]))
 
 
 def split_frames(folder: Path, out_train: Path) -> tuple[list[dict], list[dict]]:
     """Training faces (first 80% of frames) hard-linked into `out_train` with their records; held-out records."""
+    from zoo.data.alignments import write_alignments
+
     records = face_records(folder)
     frames = sorted({r["frame"] for r in records})
     cut = frames[int(len(frames) * (1 - HELD_OUT))] if frames else 0
@@ -72,10 +74,9 @@ def split_frames(folder: Path, out_train: Path) -> tuple[list[dict], list[dict]]
     if out_train.exists():
         shutil.rmtree(out_train)
     out_train.mkdir(parents=True)
-    with open(out_train / "alignments.jsonl", "w") as f:
-        for r in train:
-            os.link(folder / r["crop"], out_train / r["crop"])
-            f.write(json.dumps(r) + "\n")
+    for r in train:
+        os.link(folder / r["crop"], out_train / r["crop"])
+    write_alignments(out_train, train)
     return train, held
 
 

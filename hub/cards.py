@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hub.constants import CARD_FILE
 from zoo.errors import MissingFileError
+from zoo.spec import ALIGNMENT_TEMPLATE
 
 # The release card template (`hub/templates/card.md`) and the catalogue's static cards
 # (`hub/model_cards/<name>.md`, read by `facezoo encoders show`) are package data, so a wheel renders
@@ -85,7 +86,7 @@ def render_card(repo_id: str, metadata: dict | None = None, template_path=None) 
         cells = max(1, -(-input_size // spec["feature_stride"]))
         facts["Feature map"] = f"{cells}×{cells}×{spec.get('feature_channels', '?')}"
     facts["Normalisation"] = metadata.get("normalization") or spec.get("normalization") or "unit"
-    facts["Alignment"] = metadata.get("alignment_template") or spec.get("alignment") or "facezoo-5pt-v1"
+    facts["Alignment"] = metadata.get("alignment_template") or spec.get("alignment") or ALIGNMENT_TEMPLATE
     facts["License"] = spec.get("license") or metadata.get("license") or "apache-2.0"
     corpus = metadata.get("corpus") or {}
     if isinstance(corpus, str):

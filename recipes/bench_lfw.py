@@ -35,18 +35,21 @@ def lfw_root(value: str | None) -> Path:
 def open_encoder(ref: str, *, size: int, hub=None):
     """(encoder, release manifest) for a hub ref, a path, or `random:NAME` (random init at `size`)."""
     import zoo
-    from zoo.loading import _is_path, resolve_encoder
+    from hub.constants import MANIFEST_FILE
+    from zoo.loading import _is_path
 
     if ref.startswith(RANDOM_PREFIX):
         name = ref[len(RANDOM_PREFIX):]
         return zoo.build_encoder(name, input_size=size), {"corpus": None, "encoder": name, "weights": "random"}
-    if _is_path(ref):
-        path = Path(ref).expanduser()
-        manifest_file = (path if path.is_dir() else path.parent) / "facezoo.json"
-        manifest = json.loads(manifest_file.read_text()) if manifest_file.is_file() else {}
-        return zoo.load_encoder(str(path)), manifest
-    snapshot = resolve_encoder(ref, hub=hub)
-    return zoo.load_encoder(str(snapshot.path)), snapshot.manifest
+    if not _is_path(ref):
+        encoder = zoo.load_encoder(ref, hub=hub)      # resolved, pulled and verified once
+        return encoder, zoo.encoder_info(encoder).manifest
+    path = Path(ref).expanduser()
+    encoder = zoo.load_encoder(str(path))
+    manifest = zoo.encoder_info(encoder).manifest
+    if not manifest and path.is_file() and (path.parent / MANIFEST_FILE).is_file():
+        manifest = json.loads((path.parent / MANIFEST_FILE).read_text())   # a .keras beside its release's manifest
+    return encoder, manifest
 
 
 def run_lfw(args) -> int:

@@ -167,3 +167,21 @@ def test_no_tensorflow_under_jax_backend():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_face_folder_reads_its_alignments_with_the_one_reader(tmp_path):
+    """Training folders read `alignments.jsonl` through `zoo.data.alignments`: a cut-off last line (a
+    killed extract) is dropped, a damaged line before it is an error naming the file."""
+    from zoo.data.dataset import FolderSource
+
+    shifted = (template_landmarks(48) + 2.0).tolist()
+    folder = _write_folder(tmp_path / "faces", _faces(2), [{"crop": "000.png", "landmarks_crop": shifted}])
+    with open(folder / ALIGNMENTS_FILE, "a") as f:
+        f.write('{"crop": "001.png", "landm')          # cut off mid-record, no newline
+    source = FolderSource(folder)
+    assert len(source) == 2
+    np.testing.assert_allclose(source.read(0)[1], shifted)
+    assert source.read(1)[1] is None                   # its record was cut off: template landmarks
+    (folder / ALIGNMENTS_FILE).write_text('{"crop": "000.png"}\nnot json\n{"crop": "001.png"}\n')
+    with pytest.raises(DataError, match=str(folder / ALIGNMENTS_FILE).replace("/", ".")):
+        FolderSource(folder)

@@ -160,7 +160,7 @@ def test_detection_under_jax_backend(tmp_path, astronaut):
             "print(len(faces[0]), round(faces[0][0].score, 3))\n")
     env = dict(os.environ, KERAS_BACKEND="jax")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     n, score = out.stdout.split()
     assert n == "1" and float(score) > 0.99

@@ -15,8 +15,8 @@ from pathlib import Path
 from zoo.errors import IntegrityError, MissingFileError, NotPublishedError, UnknownEncoderError, UnsafeModelError
 from zoo.registry import get_spec, is_registered, parse_ref, unknown_name_message
 from zoo.spec import EncoderInfo, attach_info, spec_from_dict
+from hub.constants import MANIFEST_FILE as MANIFEST
 
-MANIFEST = "facezoo.json"
 
 
 def _is_path(ref: str) -> bool:

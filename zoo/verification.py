@@ -99,7 +99,7 @@ def format_reference() -> str:
 
 
 def _fallback_landmarks(cache: Path) -> np.ndarray | None:
-    from zoo.data.extract import face_records, read_alignments
+    from zoo.data.alignments import face_records, read_alignments
     pts = [np.asarray(r["landmarks"], np.float64) for r in face_records(read_alignments(cache))
            if r.get("image_size") == [250, 250]]
     return np.mean(pts, axis=0) if pts else None

@@ -63,7 +63,7 @@ class _Alignments:
     """Face records of an alignments file, looked up by (source path, frame index)."""
 
     def __init__(self, path):
-        from zoo.data.extract import read_alignments
+        from zoo.data.alignments import read_alignments
 
         records = read_alignments(path)
         if not records:

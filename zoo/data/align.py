@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 from zoo.errors import InputError
+from zoo.spec import ALIGNMENT_TEMPLATE as TEMPLATE_NAME  # the format id recorded with every crop
 
-TEMPLATE_NAME = "facezoo-5pt-v1"
 POINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # image-left first
 MIN_SIZE, MAX_SIZE = 64, 512
 

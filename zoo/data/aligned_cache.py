@@ -81,7 +81,8 @@ def align_sources(paths, cache_dir, size: int = 128, *, select: str = "largest",
     Prints the share of photos with a face and the speed when it had to extract.
     """
     from zoo.data.align import check_size
-    from zoo.data.extract import extract, face_records, read_alignments
+    from zoo.data.alignments import face_records, read_alignments
+    from zoo.data.extract import extract
     from zoo.io import write_json
 
     cache = Path(cache_dir)

@@ -22,7 +22,6 @@ Examples:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -34,14 +33,14 @@ import keras
 import numpy as np
 
 from zoo.data.align import template_landmarks as _align_template
+from zoo.data.alignments import ALIGNMENTS_FILE, read_alignments
 from zoo.data.augment import NONE, AugmentConfig, augment_pair
+from zoo.data.images import IMAGE_EXTENSIONS
 from zoo.data.masks import landmark_mask
 from zoo.errors import DataError, InputError
 
 log = logging.getLogger(__name__)
 
-ALIGNMENTS_FILE = "alignments.jsonl"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 def template_landmarks(size: int) -> np.ndarray:
     """The canonical 5-point template (`zoo.data.align`) in pixels of a `size` crop, any size."""
@@ -143,26 +142,17 @@ class FolderSource:
         self.files = sorted(names)
         if not self.files:
             raise DataError(f"face folder {str(folder)!r} has no images "
-                            f"({', '.join(IMAGE_EXTENSIONS)}); run `facezoo extract` into it first")
+                            f"({', '.join(sorted(IMAGE_EXTENSIONS))}); run `facezoo extract` into it first")
 
     def _read_alignments(self, path: Path) -> None:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    log.warning("%s line %d: not JSON, ignored", path, number)
-                    continue
-                if not isinstance(record, dict) or "crop" not in record:
-                    continue  # skip/done records
-                lms = np.asarray(record.get("landmarks_crop", ()), np.float64)
-                if lms.shape != (5, 2):
-                    log.warning("%s line %d: no 5-point landmarks_crop, using the template", path,
-                                number)
-                    continue
-                self.landmarks[os.path.normpath(record["crop"])] = lms
+        for record in read_alignments(path):
+            if "crop" not in record:
+                continue  # skip/done records
+            lms = np.asarray(record.get("landmarks_crop", ()), np.float64)
+            if lms.shape != (5, 2):
+                log.warning("%s: %s has no 5-point landmarks_crop, using the template", path, record["crop"])
+                continue
+            self.landmarks[os.path.normpath(record["crop"])] = lms
 
     def __len__(self) -> int:
         return len(self.files)

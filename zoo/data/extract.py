@@ -13,8 +13,7 @@ alignments.jsonl records (one JSON object a line; `type` says which):
     skip: type, source, sha256 (null when unreadable), frame (null for the whole source), reason, detail
     done: type, source, sha256, frames, faces
 
-Why one module of about 430 lines: `extract()` is one resumable loop (journal, prefetch, detection,
-per-source records) of about 180 lines, and the rest is the alignments file it writes and reads.
+The alignments file's reader and writers live in `zoo.data.alignments` (re-exported here).
 
 Examples:
     >>> report = extract(["clips/", "me.jpg"], "faces/me", size=256, every_n=5)
@@ -26,7 +25,6 @@ from __future__ import annotations
 import collections
 import glob
 import hashlib
-import json
 import logging
 import os
 import re
@@ -36,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.data.alignments import (ALIGNMENTS_FILE, AlignmentsJournal, face_records,  # noqa: F401 (re-exported)
+                                 read_alignments, write_alignments)
 from zoo.data.align import TEMPLATE_NAME, align_face, check_size, transform_points
 from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, list_images, read_image, write_image
 from zoo.data.video import VIDEO_EXTENSIONS, is_video_path, iter_frames, video_info
 from zoo.errors import DataError, InputError
-from zoo.io import atomic_write, fsync_dir, sha256_file
+from zoo.io import sha256_file
 
 log = logging.getLogger(__name__)
 
-ALIGNMENTS_FILE = "alignments.jsonl"
 CROP_EXT = ".png"
 SELECT_MODES = ("all", "largest", "centre")
 DELAY_ENV = "FACEZOO_EXTRACT_DELAY_S"  # test hook: sleep this long after each face record
@@ -83,36 +82,6 @@ class ExtractReport:
         return "\n".join(lines)
 
 
-def read_alignments(path) -> list[dict]:
-    """All records of an alignments file. A cut-off last line (a killed run) is left out."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / ALIGNMENTS_FILE
-    if not path.exists():
-        return []
-    records = []
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if n == len(lines) - 1:  # no newline after it: the write was cut off
-                log.warning("%s: dropping a cut-off last line", path)
-                continue
-            raise DataError(f"{path}: line {n + 1} is not JSON; the alignments file is damaged. "
-                            "Move it away to start the extraction afresh.") from None
-    return records
-
-
-def face_records(records) -> list[dict]:
-    """The face records of the sources that finished (what convert and training read)."""
-    done = {(r["source"], r["sha256"]) for r in records if r.get("type") == "done"}
-    return [r for r in records if r.get("type") == "face" and (r["source"], r["sha256"]) in done]
-
-
 def expand_inputs(inputs, exclude=None) -> list[Path]:
     """Image/video files named or found (recursively, by extension) in folders; missing inputs raise."""
     exclude = Path(exclude).resolve() if exclude is not None else None
@@ -144,23 +113,6 @@ def _crop_prefix(source: Path, sha: str) -> str:
     return f"{stem}_{key}"
 
 
-class _Journal:
-    """Append-only alignments file: each record is one line, flushed and fsynced before moving on."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.f = open(path, "a", encoding="utf-8")
-        fsync_dir(path.parent)
-
-    def write(self, record: dict) -> None:
-        self.f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-
 def _prepare_resume(out_dir: Path, report: ExtractReport) -> set[tuple[str, str]]:
     """Keep the records of finished sources, drop the rest (and their crops); return the done keys."""
     path = out_dir / ALIGNMENTS_FILE
@@ -179,9 +131,7 @@ def _prepare_resume(out_dir: Path, report: ExtractReport) -> set[tuple[str, str]
         for r in records:
             if r.get("type") == "face" and r["crop"] not in kept_crops:
                 (out_dir / r["crop"]).unlink(missing_ok=True)
-        with atomic_write(path, "w") as f:
-            for r in keep:
-                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        write_alignments(path, keep)
         log.info("resume: dropped %d records of %d cut-off sources", len(records) - len(keep), len(partial))
     return done
 
@@ -255,7 +205,7 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
     if own_detector:
         detector = FaceDetector(min_face_size=max(int(min_size), 12))
     detector.start()  # load the networks before the clock starts
-    journal = _Journal(out_dir / ALIGNMENTS_FILE)
+    journal = AlignmentsJournal(out_dir / ALIGNMENTS_FILE)
     bar = tqdm(total=sum(estimates.values()), unit="frame", desc="extract", dynamic_ncols=True,
                disable=(not progress) if progress is not None else None)
     start = time.perf_counter()

@@ -15,7 +15,6 @@ RUN/aligned-cache/ (LFW: into one shared cache in $FACEZOO_HOME/aligned/).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -104,9 +103,7 @@ def run(args) -> int:
     if args.resume:
         state = P.read_state(run_dir)
         meta = state["meta"]
-        config = P.PretrainConfig.from_dict(state["config"])
-        if args.steps is not None:
-            config = dataclasses.replace(config, steps=int(args.steps))
+        config = P.PretrainConfig.from_state(state, args.steps)
         args.corpus = args.corpus or meta["corpus_spec"]
         args.aligned = args.aligned or meta.get("aligned", False)
         if args.corpus != meta["corpus_spec"]:

@@ -4,9 +4,10 @@
 
 Layout: `registry`/`spec` (names and facts, no family imported), `encoders/` (one module per family:
 builder, block pattern and its catalogue rows, registered on import), `builder`/`loading` (models that
-carry their `EncoderInfo`), `decoders`/`swap`/`layers`, `training`/`schedule`/`optim`/`runs`,
-`pretrain`, `data/`, `convert`, `publishing` (release metadata). `bench/` holds the time-to-quality
-experiment and the quickstart report; it uses the library and is never imported by it.
+carry their `EncoderInfo`), `decoders`/`swap`/`layers`, `loop` (the one chunked training loop) with
+`training` and `pretrain` on top, `schedule`/`optim`/`runs`, `data/`, `convert`, `publishing` (release
+metadata). `bench/` holds the time-to-quality experiment and the quickstart report; it uses the library
+and is never imported by it.
 
 Examples:
     >>> import zoo

@@ -1,12 +1,14 @@
-"""A training run folder: file names in one place, and `load_run` to get the trained model back.
+"""A run folder (swap training or pretraining): file names in one place, the one state reader
+(`read_state`) and checkpoint writer (`write_checkpoint_dir`) that `zoo.loop.ChunkedLoop` uses for
+both trainers, and `load_run` to get a trained swap model back.
 
     RUN/model.keras        the whole swap model (a hard link to the latest checkpoint's: no copy)
-    RUN/state.json         step, current stage, stage history, schedule, config
+    RUN/state.json         step, config, meta, the checkpoint; swap runs: stage, stage history, schedule
     RUN/checkpoints/step-N model.keras (no optimizer) + optimizer.npz + state.json, complete or
                            absent; the newest one is kept (`keep_checkpoints`)
     RUN/previews/          PNG grids (A, A->A, A->B, B, B->B, B->A) every N steps
     RUN/logs/              TensorBoard event files
-    RUN/losses.csv         step, loss per identity, stage
+    RUN/losses.csv         step, loss (swap runs: per identity, and stage), time
     RUN/loss.png           the loss curve with stage changes marked
     RUN/encoder.keras      the encoder alone (pretraining runs; or a Keras folder RUN/encoder);
                            `facezoo publish RUN` takes the encoder out of model.keras for swap runs
@@ -33,10 +35,13 @@ LOSS_PLOT = "loss.png"
 
 
 def read_state(run_dir) -> dict:
+    """RUN/state.json of a run of either kind (`facezoo train` or `facezoo pretrain`): its step, config,
+    meta and the checkpoint it points at (written by `zoo.loop.ChunkedLoop.save_checkpoint`)."""
     path = Path(run_dir) / STATE
     if not path.exists():
-        raise MissingFileError(f"No {STATE} in run folder {run_dir}: is it a `facezoo train` run? "
-                                "Start one with `facezoo train --run DIR ...`.")
+        raise MissingFileError(f"No {STATE} in run folder {run_dir}: no training or pretraining run has saved a "
+                                "checkpoint there, so there is nothing to resume or load. Start a new run with "
+                                "`facezoo train --run DIR ...` or `facezoo pretrain --run DIR ...` (no --resume).")
     return json.loads(path.read_text())
 
 

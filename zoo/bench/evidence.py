@@ -79,14 +79,18 @@ def evaluation_hash() -> str:
 
 
 def _eval_trainer_class():
-    """A SwapTrainer that also runs extra Keras callbacks during fit (evaluation without refitting)."""
+    """A SwapTrainer whose `extra_callbacks` (what `run_arm` sets) are its `callbacks=`: Keras callbacks run
+    during fit (evaluation without refitting)."""
     from zoo.training import SwapTrainer
 
     class EvalTrainer(SwapTrainer):
-        extra_callbacks: list = []
+        @property
+        def extra_callbacks(self) -> list:
+            return self.callbacks
 
-        def _tensorboard(self):
-            return [*super()._tensorboard(), *self.extra_callbacks]
+        @extra_callbacks.setter
+        def extra_callbacks(self, value) -> None:
+            self.callbacks = list(value)
 
     return EvalTrainer
 

@@ -10,8 +10,8 @@ Two identity heads sit on the shared encoder + bottleneck ("inter"):
   embedding row plus its optimizer slots (`memory_per_identity`).
 
 Both take inputs {"face": (B, S, S, 3) float32 [0, 1], "identity": (B, 1) int32} and output (B, S, S, 4):
-RGB + mask, trained with `zoo.losses.FaceLoss` by `Pretrainer` (Keras `fit` in chunks, atomic
-checkpoints, exact resume). `--distribute data-parallel` uses `keras.distribution.DataParallel` on JAX
+RGB + mask, trained with `zoo.losses.FaceLoss` by `Pretrainer` (on `zoo.loop.ChunkedLoop`, the swap
+trainer's loop: Keras `fit` in chunks, atomic checkpoints, exact resume, `callbacks=`). `--distribute data-parallel` uses `keras.distribution.DataParallel` on JAX
 and `tf.distribute.MirroredStrategy` on TensorFlow (`distribution_scope`); across processes, see
 `zoo.distribute`.
 
@@ -24,7 +24,8 @@ The package, by job (every name is importable from `zoo.pretrain`):
     model.py         the pretraining model: heads, `CodeFiLM`, `build_pretrain_model`, `find_encoder`,
                      `memory_per_identity`
     distribution.py  `distribution_scope`, `setup_virtual_devices`: data parallelism on JAX / TensorFlow
-    trainer.py       `Pretrainer` (chunked fit, losses.csv, atomic checkpoints, exact resume), `read_state`
+    trainer.py       `Pretrainer` (a `zoo.loop.ChunkedLoop`: compile, resume, data parallelism on top),
+                     `read_state` (`zoo.runs.read_state`, the one reader for runs of either kind)
     evaluation.py    `evaluate_encoder` (transfer SSIM on held-out identities), `ridge_probe`
     release.py       `save_encoder`, `release_metadata`
 

@@ -1,54 +1,28 @@
 """`Pretrainer`: trains a pretraining model on a corpus sampler into a run folder.
 
-Keras `fit` in chunks of `config.chunk` steps fed by the sampler (batch `step` is a pure function of the
-seed and step, so a resume sees the batches it would have seen), the loss of each chunk appended to
-losses.csv, atomic checkpoints every `checkpoint_every` steps and on Ctrl-C, and exact resume (weights,
-optimizer state, step). Inside `distribution_scope` when data-parallel; across processes only the
-chief writes the run folder.
+The chunked loop (`zoo.loop.ChunkedLoop`, shared with `SwapTrainer`): Keras `fit` in chunks of
+`config.chunk` steps fed by the sampler (batch `step` is a pure function of the seed and step, so a
+resume sees the batches it would have seen), the loss of each chunk appended to losses.csv, atomic
+checkpoints every `checkpoint_every` steps and on Ctrl-C, the caller's `callbacks=`. On top of it, here:
+the model's compile, exact resume (weights, optimizer state, step), and data parallelism: inside
+`distribution_scope` when data-parallel; across processes each feeds its rows and only the chief writes
+the run folder. `read_state` is `zoo.runs.read_state` (one reader for runs of either kind).
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import dataclasses
-import json
 import logging
-import time
 from pathlib import Path
 
-from zoo.errors import MissingFileError
-from zoo.pretrain.config import LOSSES, MODEL, OPTIMIZER, STATE, PretrainConfig
+from zoo.loop import ChunkedLoop, step_feed_class
+from zoo.pretrain.config import MODEL, OPTIMIZER, PretrainConfig
 from zoo.pretrain.distribution import current_cluster, distribution_scope
 from zoo.pretrain.model import find_encoder, register_layers
+from zoo.runs import checkpoint_dir, read_state
 
 log = logging.getLogger("facezoo.pretrain")
 
 __all__ = ["Pretrainer", "read_state"]
-
-
-def _step_batches(sampler, offset: int):
-    import keras
-
-    from zoo.distribute import cluster_from_env, local_rows
-
-    cluster = cluster_from_env(keras.backend.backend())
-
-    class StepBatches(keras.utils.PyDataset):
-        """Batch `offset + i` of the sampler as ({"face", "identity"}, y); endless."""
-
-        def __init__(self):
-            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=4)
-
-        @property
-        def num_batches(self):
-            return None
-
-        def __getitem__(self, index):
-            x, ids, y = sampler.batch(offset + index)
-            rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
-            return {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}, y[rows]
-
-    return StepBatches()
 
 
 def _compile(model, config: PretrainConfig):
@@ -63,48 +37,24 @@ def _compile(model, config: PretrainConfig):
     model.optimizer.build(model.trainable_variables)
 
 
-class _Control:
-    def __new__(cls, trainer, stop_at):
-        import keras
-
-        class Control(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                trainer.step += 1
-                if trainer.step >= stop_at or trainer.stop_request.requested:  # Ctrl-C: zoo.interrupt
-                    self.model.stop_training = True
-
-            def on_epoch_end(self, epoch, logs=None):
-                trainer._record(logs or {})
-                if trainer.step - trainer.last_checkpoint >= trainer.config.checkpoint_every:
-                    trainer.save_checkpoint()
-
-        return Control()
-
-
-class Pretrainer:
+class Pretrainer(ChunkedLoop):
     """Trains a pretraining model on a sampler, writing a run folder with atomic checkpoints.
 
     RUN/checkpoints/step-N/{model.keras, optimizer.npz, state.json} (complete or absent),
     RUN/state.json (points at the latest), RUN/losses.csv (step, mean loss of the chunk).
     `Pretrainer.resume(run_dir, sampler)` continues at the checkpoint's step with its optimizer state.
+    `callbacks`: extra Keras callbacks, run in every `fit()`.
     """
 
+    progress_label = "pretrain"
+    logger = log
+
     def __init__(self, model, sampler, run_dir, config: PretrainConfig | None = None, meta: dict | None = None,
-                 *, distribute: str | None = None):
-        self.model = model
+                 *, distribute: str | None = None, callbacks=None):
         self.sampler = sampler
-        self.run_dir = Path(run_dir)
-        self.config = config or PretrainConfig()
-        self.meta = dict(meta or {})
         self.distribute = distribute
-        self.step = 0
-        self.target_steps = int(self.config.steps)  # the total `train()` runs to; recorded in state.json
-        self.last_checkpoint = 0
         self.losses: list[tuple[int, float]] = []
-        self.seconds = 0.0
-        self.progress = True  # the step/loss/ETA line (zoo.progress); `facezoo pretrain --quiet` turns it off
-        self.stop_request = None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._init_loop(model, run_dir, config or PretrainConfig(), meta, callbacks)
         if getattr(model, "optimizer", None) is None or not model.optimizer.built:
             _compile(model, self.config)
         self.cluster = current_cluster() if distribute else None
@@ -118,15 +68,15 @@ class Pretrainer:
         return self.cluster is None or self.cluster.is_chief
 
     @classmethod
-    def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None) -> "Pretrainer":
+    def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None, callbacks=None) -> "Pretrainer":
         """Build the model with `build_fn()` inside the distribution scope, then make the trainer."""
         with distribution_scope(distribute):
             model = build_fn()
             _compile(model, config)
-        return cls(model, sampler, run_dir, config, meta, distribute=distribute)
+        return cls(model, sampler, run_dir, config, meta, distribute=distribute, callbacks=callbacks)
 
     @classmethod
-    def resume(cls, run_dir, sampler, *, steps: int | None = None, distribute=None) -> "Pretrainer":
+    def resume(cls, run_dir, sampler, *, steps: int | None = None, distribute=None, callbacks=None) -> "Pretrainer":
         """Continue a run from its last complete checkpoint (same step, weights and optimizer state)."""
         import keras
 
@@ -135,19 +85,14 @@ class Pretrainer:
         register_layers()
         import zoo.losses  # noqa: F401  (FaceLoss registration)
         state = read_state(run_dir)
-        ckpt = Path(run_dir) / state["checkpoint"]
-        config = PretrainConfig.from_dict(state["config"])
-        if steps is not None:
-            config = dataclasses.replace(config, steps=int(steps))
+        ckpt = checkpoint_dir(run_dir, state)
+        config = PretrainConfig.from_state(state, steps)
         with distribution_scope(distribute):
             model = keras.saving.load_model(ckpt / MODEL, compile=False, safe_mode=True)
             _compile(model, config)
             restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
-        trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute)
-        trainer.step = trainer.last_checkpoint = int(state["step"])
-        if trainer.is_chief:
-            from zoo.runs import truncate_losses
-            truncate_losses(run_dir, trainer.step)
+        trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute, callbacks=callbacks)
+        trainer._resumed(state)
         trainer.losses = [tuple(x) for x in state.get("losses", [])]
         trainer.seconds = float(state.get("seconds", 0.0))
         log.info("resumed %s at step %d", run_dir, trainer.step)
@@ -157,87 +102,67 @@ class Pretrainer:
         """Train until `steps` in total (counting earlier runs); returns the state dict."""
         total = int(steps or self.target_steps)
         self.target_steps = total
-        chunk = max(1, int(self.config.chunk))
-        start = time.perf_counter()
-        from zoo.interrupt import TrainingInterrupted, stop_on_interrupt
-        from zoo.progress import Progress
 
-        progress = Progress(total, lambda: self.step, label="pretrain", every=chunk, quiet=not self.progress)
-        with stop_on_interrupt() as self.stop_request, \
-                distribution_scope(self.distribute) if self.distribute else contextlib.nullcontext():
-            try:
-                while self.step < total and not self.stop_request.requested:
-                    first = self.step // chunk
-                    epochs = -(-(total - self.step) // chunk)
-                    data = _step_batches(self.sampler, self.step)
-                    try:
-                        self.model.fit(data, steps_per_epoch=chunk, initial_epoch=first, epochs=first + epochs,
-                                       verbose=0, shuffle=False, callbacks=[_Control(self, total), progress])
-                    except Exception as exc:  # noqa: BLE001 - across processes an engine error means a lost peer
-                        if self.cluster is None or not self.cluster.multi:
-                            raise
-                        from zoo.distribute import worker_lost
-                        raise worker_lost(exc, self.cluster, self.step) from exc
-            finally:
-                progress.close()
-        self.seconds += time.perf_counter() - start
-        if self.step != self.last_checkpoint:
+        def fits(callbacks):
+            while self.step < total and not self.stop_request.requested:
+                try:
+                    self.fit_until(total, callbacks)
+                except Exception as exc:  # noqa: BLE001 - across processes an engine error means a lost peer
+                    if self.cluster is None or not self.cluster.multi:
+                        raise
+                    from zoo.distribute import worker_lost
+                    raise worker_lost(exc, self.cluster, self.step) from exc
+
+        self.run_chunks(total, fits, distribution_scope(self.distribute) if self.distribute else None)
+        if self.checkpoint_pending():
             self.save_checkpoint()
-        if self.stop_request.requested and self.step < total:
-            raise TrainingInterrupted(self.step, self.run_dir)
         return self.state()
 
-    def _record(self, logs: dict) -> None:
-        loss = logs.get("loss")
-        if loss is None:
-            return
-        loss = float(loss)
+    # --- the loop's hooks (zoo.loop) ---------------------------------------------------------------
+
+    def feed(self, offset: int):
+        import keras
+
+        from zoo.distribute import cluster_from_env, local_rows
+
+        cluster = cluster_from_env(keras.backend.backend())
+
+        def batch(step):
+            x, ids, y = self.sampler.batch(step)
+            rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
+            return {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}, y[rows]
+
+        return step_feed_class()(batch, offset, max_queue_size=4)
+
+    def note_loss(self, loss: float) -> None:
         self.losses.append((self.step, loss))
-        if not self.is_chief:
-            return
-        path = self.run_dir / LOSSES
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(["step", "loss", "time"])
-            writer.writerow([self.step, f"{loss:.6f}", f"{time.time():.3f}"])
         log.info("step %d loss %.4f", self.step, loss)
 
+    def checkpoint_pending(self) -> bool:
+        return self.step != self.last_checkpoint  # every worker alike (the non-chief ones join the save)
+
     def state(self) -> dict:
-        import keras
-        return {"step": self.step, "config": {**self.config.to_dict(), "steps": self.target_steps}, "meta": self.meta,
-                "losses": self.losses[-2000:], "seconds": round(self.seconds, 3),
-                "backend": keras.backend.backend(), "distribute": self.distribute}
+        return {**super().state(), "losses": self.losses[-2000:], "seconds": round(self.seconds, 3),
+                "distribute": self.distribute}
+
+    def save_scope(self):
+        if self.cluster is None:
+            return contextlib.nullcontext()
+        from zoo.distribute import local_only
+        return local_only()
 
     def save_checkpoint(self) -> Path | None:
         """Write step-N complete in a temp folder, rename it, then point RUN/state.json at it (the chief
         only: None on the other workers of a multi-process run)."""
-        from zoo.runs import write_checkpoint_dir
-
-        if hasattr(self.model, "jax_state_sync"):
-            self.model.jax_state_sync()
-        if not self.is_chief:  # across processes the chief alone writes the (shared) run folder
-            from zoo.distribute import join_chief_save
-            join_chief_save(self.cluster, lambda folder: write_checkpoint_dir(folder, self.step, self.model,
-                                                                              self.state(), keep=1))
-            self.last_checkpoint = self.step
-            return None
-        from zoo.distribute import local_only
-        with local_only() if self.cluster is not None else contextlib.nullcontext():
-            final, _ = write_checkpoint_dir(self.run_dir, self.step, self.model, self.state(),
-                                            keep=self.config.keep_checkpoints)
+        if self.is_chief:
+            return super().save_checkpoint()
+        self.prepare_save()  # across processes the chief alone writes the (shared) run folder
+        from zoo.distribute import join_chief_save
+        join_chief_save(self.cluster, lambda folder: self.write_checkpoint(folder, keep=1))
         self.last_checkpoint = self.step
-        log.info("checkpoint %s", final)
-        return final
+        return None
 
     @property
     def encoder(self):
         return find_encoder(self.model)
 
-
-def read_state(run_dir) -> dict:
-    path = Path(run_dir) / STATE
-    if not path.exists():
-        raise MissingFileError(f"No {STATE} in {run_dir}: nothing to resume. Start without --resume.")
-    return json.loads(path.read_text())

@@ -1,36 +1,30 @@
-"""`TrainConfig`, the knobs of a swap training run, and `resolve_jit`, what its "auto" XLA setting means here.
+"""`TrainConfig`, the knobs of a swap training run (the loop's, `zoo.loop.LoopConfig`, and the swap model's),
+and `resolve_jit`, what its "auto" XLA setting means here.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import keras
+
+from zoo.loop import LoopConfig
 
 __all__ = ["TrainConfig", "resolve_jit"]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(LoopConfig):
     """Knobs of a swap training run (all have CLI flags in `facezoo train`); frozen: a trainer never
-    changes the config it was given (`train(steps)` keeps its own target)."""
+    changes the config it was given (`train(steps)` keeps its own target). The loop's knobs (`steps`,
+    `learning_rate`, `chunk`, `checkpoint_every`, `keep_checkpoints`, `tensorboard`) are `LoopConfig`'s."""
 
-    steps: int = 1000
-    learning_rate: float = 2e-4
-    chunk: int = 10                  # steps per Keras epoch: loss logging and plateau resolution
-    checkpoint_every: int = 200
     preview_every: int = 100
-    keep_checkpoints: int = 1       # one full checkpoint (the newest); disk, issue 19
     recon: str = "mae"
     ssim_weight: float = 0.5
     ms_ssim: bool | None = None       # None: on at >= 128 px
     mask_weight: float = 0.5
     jit_compile: str | bool = "auto"  # auto: XLA except TensorFlow on CPU (slower there, measured)
-    tensorboard: bool = True
     calibrate_batchnorm: bool = True  # refresh training BatchNorm statistics before saves/previews
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def resolve_jit(setting):

@@ -1,31 +1,28 @@
 """How a swap run's dataset feeds `fit()`: batch `step` of the run, as dicts keyed by identity, from any
-global step on (so a resumed run sees the batches it would have seen).
+global step on (so a resumed run sees the batches it would have seen). `StepBatches` is the loop's
+step-indexed feed (`zoo.loop`) over such a dataset.
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
+
+from zoo.loop import step_feed_class
 
 __all__ = ["StepBatches", "batch_as_dicts", "batch_at"]
 
 
-class StepBatches(keras.utils.PyDataset):
+class StepBatches(step_feed_class()):
     """Infinite view of a dataset starting at a global step, as dicts keyed by identity."""
 
     def __init__(self, dataset, identities, offset: int, workers: int = 1,
                  use_multiprocessing: bool = False, max_queue_size: int = 10):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
-                         max_queue_size=max_queue_size)
         self.dataset = dataset
         self.identities = list(identities)
-        self.offset = int(offset)
+        super().__init__(self._batch, offset, workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
 
-    @property
-    def num_batches(self):
-        return None
-
-    def __getitem__(self, index):
-        return batch_as_dicts(batch_at(self.dataset, self.offset + index), self.identities)
+    def _batch(self, step: int):
+        return batch_as_dicts(batch_at(self.dataset, step), self.identities)
 
 
 def batch_at(dataset, step: int):

@@ -18,13 +18,14 @@ __all__ = ["pair_dataset", "resume_pair", "train_pair"]
 def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, batch_size: int = 8,
                pretrained: bool = True, hub=None, decoder_width: int = 128, inter: str = "dense",
                seed: int = 0, workers: int = 1, config: TrainConfig | None = None,
-               build_only: bool = False, dataset=None):
+               build_only: bool = False, dataset=None, callbacks=None):
     """Build everything a swap run needs and train it (the library behind `facezoo train`).
 
     Args:
         encoder: a registry name/ref/path (loaded pretrained unless `pretrained=False`) or a model.
         folders: {identity: folder of aligned faces}; or pass `dataset` directly.
         schedule: a `FreezeSchedule` or its string form; validated before step 0.
+        callbacks: extra Keras callbacks for every `fit()` (`SwapTrainer(callbacks=)`).
     Returns the `SwapTrainer` (after training unless `build_only`).
     """
     from zoo.swap import build_swap_model
@@ -38,7 +39,7 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     meta = {"encoder": info, "folders": {k: str(v) for k, v in folders.items()}, "batch_size": batch_size,
             "seed": seed, "decoder_width": decoder_width, "inter": inter}
     trainer = SwapTrainer(model, schedule, dataset, run_dir, config or TrainConfig(), meta=meta,
-                          workers=workers)
+                          workers=workers, callbacks=callbacks)
     if not build_only:
         trainer.train()
     return trainer
@@ -52,7 +53,7 @@ def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
 
 
 def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
-                folders: dict | None = None, workers: int = 1) -> SwapTrainer:
+                folders: dict | None = None, workers: int = 1, callbacks=None) -> SwapTrainer:
     """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
 
     The data stream is rebuilt from the run's saved face folders, batch size, seed and size, so the
@@ -83,4 +84,4 @@ def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = N
     dataset = pair_dataset(saved_folders, size=int(state["input_size"]), batch_size=int(meta["batch_size"]),
                            seed=int(meta["seed"]))
     config = TrainConfig(steps=int(steps)) if steps is not None else None
-    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers)
+    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers, callbacks=callbacks)

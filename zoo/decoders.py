@@ -36,7 +36,8 @@ def _residual(x, prefix, i):
 
 
 def build_decoder(feature_shape, output_size: int, *, width: int = 128, residual_blocks: int = 1,
-                  upsample: str = "shuffle", min_filters: int = 32, name: str = "decoder"):
+                  upsample: str = "shuffle", min_filters: int = 32, code_dim: int | None = None,
+                  film_scales: int = 3, name: str = "decoder"):
     """A decoder from a feature map (h, w, c) to (output_size, output_size, 4): RGB + mask.
 
     Args:
@@ -45,9 +46,14 @@ def build_decoder(feature_shape, output_size: int, *, width: int = 128, residual
         width: filters of the first upscale; halved at each scale down to `min_filters`.
         residual_blocks: residual blocks after each of the first two upscales.
         upsample: "shuffle" (pixel shuffle) or "nearest".
+        code_dim: the conditioned decoder of many-identity pretraining: the model takes
+            (features, code) and a `CodeFiLM` modulates the features, then the first
+            `film_scales - 1` upscales, by the identity code. None: one decoder per identity.
     """
     import keras
     from keras import layers
+
+    from zoo.layers import CodeFiLM
 
     h = int(feature_shape[0])
     ratio = output_size / h
@@ -59,12 +65,18 @@ def build_decoder(feature_shape, output_size: int, *, width: int = 128, residual
         raise InputError(f"upsample must be 'shuffle' or 'nearest'. Received: upsample={upsample!r}")
     inputs = keras.Input(tuple(feature_shape), name=f"{name}_features")
     x = inputs
+    if code_dim is not None:
+        code = keras.Input((int(code_dim),), name=f"{name}_code")
+        inputs = [inputs, code]
+        x = CodeFiLM(int(feature_shape[-1]), name=f"{name}_film_in")(x, code)
     filters = width
     for i in range(steps):
         x = _upscale(x, filters, name, i, upsample)
         if i < 2:
             for r in range(residual_blocks):
                 x = _residual(x, name, f"{i}_{r}")
+        if code_dim is not None and i + 1 < film_scales:
+            x = CodeFiLM(int(x.shape[-1]), name=f"{name}_film{i}")(x, code)
         filters = max(min_filters, filters // 2)
     rgb = layers.Conv2D(3, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_rgb")(x)
     mask = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_mask")(x)

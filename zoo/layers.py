@@ -48,3 +48,50 @@ class PixelShuffle(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CodeFiLM(keras.layers.Layer):
+    """features * (1 + gamma(code)) + beta(code), gamma/beta shared Dense maps of an identity code.
+
+    Zero-initialised maps: the layer starts as the identity and learns the modulation. What turns
+    `zoo.decoders.build_decoder` into the conditioned decoder of many-identity pretraining.
+    """
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+
+    def build(self, features_shape, code_shape=None):
+        dim = int(code_shape[-1]) if code_shape is not None else None
+        self.gamma = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="gamma_kernel")
+        self.beta = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="beta_kernel")
+        self.gamma_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="gamma_bias")
+        self.beta_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta_bias")
+
+    def call(self, features, code):
+        gamma = ops.matmul(code, self.gamma) + self.gamma_bias
+        beta = ops.matmul(code, self.beta) + self.beta_bias
+        gamma = ops.reshape(gamma, (-1, 1, 1, self.channels))
+        beta = ops.reshape(beta, (-1, 1, 1, self.channels))
+        return features * (1.0 + gamma) + beta
+
+    def compute_output_shape(self, features_shape, code_shape=None):
+        return features_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SelectByIdentity(keras.layers.Layer):
+    """Pick each sample's output from a bank: ([out_0, ..., out_{N-1}], identity) -> out_{identity}."""
+
+    def call(self, outputs, identity):
+        stacked = ops.stack(outputs, axis=1)                      # (B, N, H, W, C)
+        onehot = ops.one_hot(ops.reshape(ops.cast(identity, "int32"), (-1,)), len(outputs),
+                             dtype=stacked.dtype)
+        return ops.einsum("bn,bnhwc->bhwc", onehot, stacked)
+
+    def compute_output_shape(self, outputs_shape, identity_shape=None):
+        return outputs_shape[0]

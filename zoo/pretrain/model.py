@@ -1,8 +1,8 @@
 """The pretraining model: shared encoder + bottleneck ("inter") + an identity head, and what it costs.
 
 Heads ("bank": one decoder per identity, at most `MAX_BANK`; "conditioned": one decoder modulated by a
-learned per-identity code through `CodeFiLM`) are described in `zoo.pretrain`. The custom layers are
-defined on first use (`register_layers`) so importing this module loads no Keras. `find_encoder` gets
+learned per-identity code through `zoo.layers.CodeFiLM`: `zoo.decoders.build_decoder` with `code_dim`)
+are described in `zoo.pretrain`. Importing this module loads no Keras. `find_encoder` gets
 the nested encoder back (what is published); `memory_per_identity` counts the bytes one identity costs.
 """
 from __future__ import annotations
@@ -19,95 +19,19 @@ MAX_BANK = 64
 
 
 def register_layers():
-    """Custom layers, defined on first use so `import zoo.pretrain` stays cheap."""
-    global CodeFiLM, SelectByIdentity
-    if "CodeFiLM" in globals():
-        return
-    import keras
-    from keras import ops
-
-    from zoo.layers import PACKAGE
-
-    @keras.saving.register_keras_serializable(package=PACKAGE)
-    class CodeFiLM(keras.layers.Layer):  # noqa: F811
-        """features * (1 + gamma(code)) + beta(code), gamma/beta shared Dense maps of an identity code.
-
-        Zero-initialised maps: the layer starts as the identity and learns the modulation.
-        """
-
-        def __init__(self, channels: int, **kwargs):
-            super().__init__(**kwargs)
-            self.channels = int(channels)
-
-        def build(self, features_shape, code_shape=None):
-            dim = int(code_shape[-1]) if code_shape is not None else None
-            self.gamma = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="gamma_kernel")
-            self.beta = self.add_weight(shape=(dim, self.channels), initializer="zeros", name="beta_kernel")
-            self.gamma_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="gamma_bias")
-            self.beta_bias = self.add_weight(shape=(self.channels,), initializer="zeros", name="beta_bias")
-
-        def call(self, features, code):
-            gamma = ops.matmul(code, self.gamma) + self.gamma_bias
-            beta = ops.matmul(code, self.beta) + self.beta_bias
-            gamma = ops.reshape(gamma, (-1, 1, 1, self.channels))
-            beta = ops.reshape(beta, (-1, 1, 1, self.channels))
-            return features * (1.0 + gamma) + beta
-
-        def compute_output_shape(self, features_shape, code_shape=None):
-            return features_shape
-
-        def get_config(self):
-            return {**super().get_config(), "channels": self.channels}
-
-    @keras.saving.register_keras_serializable(package=PACKAGE)
-    class SelectByIdentity(keras.layers.Layer):  # noqa: F811
-        """Pick each sample's output from a bank: ([out_0, ..., out_{N-1}], identity) -> out_{identity}."""
-
-        def call(self, outputs, identity):
-            stacked = ops.stack(outputs, axis=1)                      # (B, N, H, W, C)
-            onehot = ops.one_hot(ops.reshape(ops.cast(identity, "int32"), (-1,)), len(outputs),
-                                 dtype=stacked.dtype)
-            return ops.einsum("bn,bnhwc->bhwc", onehot, stacked)
-
-        def compute_output_shape(self, outputs_shape, identity_shape=None):
-            return outputs_shape[0]
-
-    globals()["CodeFiLM"] = CodeFiLM
-    globals()["SelectByIdentity"] = SelectByIdentity
+    """Register the pretraining model's custom layers (`zoo.layers.CodeFiLM`, `SelectByIdentity`) with
+    Keras, so its checkpoints load; imports Keras, which importing this module does not."""
+    import zoo.layers  # noqa: F401
 
 
 def build_conditioned_decoder(feature_shape, output_size: int, code_dim: int, *, width: int = 128,
                               film_scales: int = 3, residual_blocks: int = 1, min_filters: int = 32,
                               name: str = "decoder"):
-    """One shared decoder (features, code) -> (S, S, 4), FiLM-modulated by `code` at `film_scales` scales."""
-    import math
+    """One shared decoder (features, code) -> (S, S, 4): `zoo.decoders.build_decoder` with a FiLM code."""
+    from zoo.decoders import build_decoder
 
-    import keras
-    from keras import layers
-
-    from zoo.decoders import _residual, _upscale
-
-    register_layers()
-    h = int(feature_shape[0])
-    steps = round(math.log2(output_size / h))
-    if 2 ** steps * h != output_size:
-        raise InputError(f"output_size {output_size} must be the feature size {h} times a power of two.")
-    feats = keras.Input(tuple(feature_shape), name=f"{name}_features")
-    code = keras.Input((code_dim,), name=f"{name}_code")
-    x = CodeFiLM(int(feature_shape[-1]), name=f"{name}_film_in")(feats, code)
-    filters = width
-    for i in range(steps):
-        x = _upscale(x, filters, name, i, "shuffle")
-        if i < 2:
-            for r in range(residual_blocks):
-                x = _residual(x, name, f"{i}_{r}")
-        if i + 1 < film_scales:
-            x = CodeFiLM(int(x.shape[-1]), name=f"{name}_film{i}")(x, code)
-        filters = max(min_filters, filters // 2)
-    rgb = layers.Conv2D(3, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_rgb")(x)
-    mask = layers.Conv2D(1, 5, padding="same", activation="sigmoid", dtype="float32", name=f"{name}_mask")(x)
-    out = layers.Concatenate(axis=-1, dtype="float32", name=f"{name}_face")([rgb, mask])
-    return keras.Model([feats, code], out, name=name)
+    return build_decoder(feature_shape, output_size, width=width, residual_blocks=residual_blocks,
+                         min_filters=min_filters, code_dim=code_dim, film_scales=film_scales, name=name)
 
 
 def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditioned", size: int | None = None,
@@ -123,8 +47,8 @@ def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditio
     from keras import layers
 
     from zoo.decoders import build_decoder, build_inter
+    from zoo.layers import SelectByIdentity
 
-    register_layers()
     if heads not in HEADS:
         raise InputError(f"heads must be one of {', '.join(HEADS)}. Received: heads={heads!r}")
     n = int(num_identities)

@@ -85,19 +85,23 @@ class Request:
             if message.get("body"):
                 yield message["body"]
 
+    async def chunks_upto(self, limit: int, too_long: HttpError):
+        """`chunks()`, raising `too_long` as soon as the body passes `limit` bytes (never buffering past it)."""
+        total = 0
+        async for chunk in self.chunks():
+            total += len(chunk)
+            if total > limit:
+                raise too_long
+            yield chunk
+
     async def body(self, limit: int) -> bytes:
         """The whole body, refused with 413 once it passes `limit` (from the header, before reading)."""
         declared = self.content_length()
         if declared is not None and declared > limit:
             raise HttpError(413, f"Request body of {declared} bytes is over this hub's limit of {limit} "
                                   "bytes (--max-body).")
-        pieces, total = [], 0
-        async for chunk in self.chunks():
-            total += len(chunk)
-            if total > limit:
-                raise HttpError(413, f"Request body is over this hub's limit of {limit} bytes (--max-body).")
-            pieces.append(chunk)
-        return b"".join(pieces)
+        too_long = HttpError(413, f"Request body is over this hub's limit of {limit} bytes (--max-body).")
+        return b"".join([chunk async for chunk in self.chunks_upto(limit, too_long)])
 
     async def json_object(self, limit: int) -> dict:
         """The body as a JSON object (an empty body is {}); 400 for anything else."""

@@ -96,11 +96,9 @@ class LfsUploadMixin:
             raise HttpError(400, f"Content-Length {declared} differs from the announced size {size}.")
         writer = await run_blocking(self.hub.open_blob_writer, repo_id)
         try:
-            buffer, total = [], 0
-            async for chunk in req.chunks():
-                total += len(chunk)
-                if total > size:
-                    raise HttpError(400, f"Upload of {oid[:12]}… is longer than the announced {size} bytes.")
+            buffer = []
+            too_long = HttpError(400, f"Upload of {oid[:12]}… is longer than the announced {size} bytes.")
+            async for chunk in req.chunks_upto(size, too_long):
                 buffer.append(chunk)
                 if sum(map(len, buffer)) >= BLOCK:
                     await run_blocking(writer.write, b"".join(buffer))

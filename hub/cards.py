@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from hub.constants import CARD_FILE
-from zoo.errors import MissingFileError
+from zoo.errors import InputError, MissingFileError
 from zoo.spec import ALIGNMENT_TEMPLATE
 
 # The release card template (`hub/templates/card.md`) and the catalogue's static cards
@@ -118,7 +118,8 @@ def card_text(card, repo_id: str, metadata: dict) -> str:
         return card
     if hasattr(card, "content"):
         return str(card.content)
-    raise TypeError(f"card must be None, a markdown str or a huggingface_hub.ModelCard. Received: {type(card)}")
+    raise InputError(f"card must be None, a markdown str or a huggingface_hub.ModelCard. "
+                     f"Received: {type(card).__name__}")
 
 
 def card_path(name: str) -> Path:

@@ -245,7 +245,7 @@ def _augment_config(augment) -> AugmentConfig | None:
         return None
     if isinstance(augment, AugmentConfig):
         return augment
-    raise TypeError(f"augment must be True, False or an AugmentConfig; received {augment!r}")
+    raise InputError(f"augment must be True, False or an AugmentConfig. Received: augment={augment!r}")
 
 
 class _Base(keras.utils.PyDataset):

@@ -19,16 +19,18 @@ log = logging.getLogger("facezoo.pretrain")
 
 def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool = False,
              encoder: str = "mobilenet-face", parent: str | None = None, holdout: int = 8,
-             hub=None, **finish) -> dict | None:
+             eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
+             publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
+             progress: bool = True, train=None, callbacks=None, echo=print) -> dict | None:
     """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
 
     Args:
         encoder: registry architecture, built with random weights; or `parent`: a pretrained encoder
             (registry name, hub repo or path) to start from, recorded as the release's parent.
         holdout: hold out the last K identities (by sorted id) for evaluation; 0: none.
-        finish: the keywords of the rest of the job, shared with `resume_pretrain`: `eval_steps`,
-            `eval_images`, `lfw_eval`, `lfw_max_pairs`, `publish`, `tag`, `distribute`, `progress`,
-            `train`, `callbacks`, `echo` (see `resume_pretrain`).
+        hub: where `parent` is pulled from and the release is published to.
+        The other keywords (evaluation, LFW, publishing, `distribute`, `progress`, `train`,
+        `callbacks`, `echo`) are `resume_pretrain`'s.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
     non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
     """
@@ -41,7 +43,9 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
     if config.steps < 1 or config.batch_size < 1:
         raise InputError(f"--steps and --batch-size must be >= 1. Received: {config.steps}, {config.batch_size}")
     return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
-                parent=parent, hub=hub, **finish)
+                parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
+                lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
+                progress=progress, train=train, callbacks=callbacks, echo=echo)
 
 
 def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,

@@ -16,12 +16,8 @@ RUN/aligned-cache/ (LFW: into one shared cache in $FACEZOO_HOME/aligned/).
 from __future__ import annotations
 
 import json
-import logging
-import time
 
 from recipes._common import UserError, add_hub_argument, main_for, train_or_say_how_to_resume
-
-log = logging.getLogger("facezoo.pretrain")
 
 
 def add_arguments(parser) -> None:
@@ -74,149 +70,47 @@ def add_arguments(parser) -> None:
     add_hub_argument(parser)
 
 
-def _open(args, run_dir, size):
-    from zoo.data.corpus import ensure_aligned, open_corpus
-    from zoo.pretrain import ALIGNED_CACHE
-
-    corpus = open_corpus(args.corpus, aligned=args.aligned)
-    if not corpus.aligned:
-        # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.
-        cache = None if corpus.kind == "lfw" else run_dir / ALIGNED_CACHE
-        log.info("corpus %s is not aligned: aligning it once (cache: %s)", args.corpus, cache or "shared")
-        corpus = ensure_aligned(corpus, cache, size)
-    return corpus
-
-
 def run(args) -> int:
     from pathlib import Path
 
     if args.virtual_devices and args.virtual_devices > 1:
         from zoo.pretrain import setup_virtual_devices
         setup_virtual_devices(args.virtual_devices)
-    import keras
-
-    import zoo
     from zoo import pretrain as P
-    from zoo.io import write_json
+    from zoo.distribute import WorkerLostError
 
     run_dir = Path(args.run)
+
+    def train(trainer, total):
+        try:
+            return train_or_say_how_to_resume(trainer, total, quiet=args.quiet,
+                                              resume_command=f"facezoo pretrain --run {run_dir} --resume --steps "
+                                                             f"{total}")
+        except WorkerLostError as exc:
+            _abort(exc)
+
+    finish = dict(eval_steps=args.eval_steps, eval_images=args.eval_images, lfw_eval=args.lfw_eval,
+                  lfw_max_pairs=args.lfw_max_pairs, publish=args.publish, tag=args.tag, hub=args.hub,
+                  distribute=args.distribute, train=train)
     if args.resume:
-        state = P.read_state(run_dir)
-        meta = state["meta"]
-        config = P.PretrainConfig.from_state(state, args.steps)
-        args.corpus = args.corpus or meta["corpus_spec"]
-        args.aligned = args.aligned or meta.get("aligned", False)
-        if args.corpus != meta["corpus_spec"]:
-            raise UserError(f"--resume: run {run_dir} trains on {meta['corpus_spec']!r}, not {args.corpus!r}.")
-        holdout = int(meta["holdout"])
+        result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
+                                   **finish)
     else:
         if not args.corpus:
             raise UserError("--corpus is required (e.g. --corpus synthetic:1000); see `facezoo pretrain --help`.")
-        if (run_dir / P.STATE).exists():
-            raise UserError(f"run folder {run_dir} already holds a run; pass --resume to continue it, "
-                            "or choose another --run.")
-        args.steps = 1000 if args.steps is None else args.steps
-        if args.steps < 1 or args.batch_size < 1:
-            raise UserError(f"--steps and --batch-size must be >= 1. Received: {args.steps}, {args.batch_size}")
-        config = P.PretrainConfig(steps=args.steps, batch_size=args.batch_size, size=args.size, heads=args.heads,
-                                  learning_rate=args.lr, code_dim=args.code_dim, decoder_width=args.decoder_width,
-                                  checkpoint_every=args.checkpoint_every, chunk=args.chunk, seed=args.seed)
-        holdout = int(args.holdout)
-    corpus = _open(args, run_dir, config.size)
-    if holdout and corpus.num_identities <= holdout:
-        raise UserError(f"--holdout {holdout} leaves no training identity: {args.corpus!r} has "
-                        f"{corpus.num_identities} identities.")
-    sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed)
-    keras.utils.set_random_seed(config.seed)
-    started = time.perf_counter()
-    if args.resume:
-        trainer = P.Pretrainer.resume(run_dir, sampler, steps=config.steps,
-                                      distribute=args.distribute)
-        print(f"resumed {run_dir} at step {trainer.step}")
-    else:
-        parent = args.parent
-
-        def build():
-            if parent:
-                encoder = zoo.load_encoder(parent, trainable=True, hub=args.hub)
-                if int(encoder.input_shape[1]) != config.size:
-                    raise UserError(f"--parent {parent} takes {encoder.input_shape[1]} px faces; pass "
-                                    f"--size {encoder.input_shape[1]}.")
-            else:
-                encoder = zoo.build_encoder(args.encoder, input_size=config.size)
-            return P.build_pretrain_model(encoder, corpus.num_identities, heads=config.heads, size=config.size,
-                                          code_dim=config.code_dim, film_scales=config.film_scales,
-                                          decoder_width=config.decoder_width, inter=config.inter,
-                                          inter_channels=config.inter_channels, bottleneck=config.bottleneck)
-
-        meta = {"corpus_spec": args.corpus, "aligned": bool(args.aligned), "holdout": holdout,
-                "encoder": None if parent else args.encoder, "parent": parent,
-                "corpus": corpus.summary(), "sampler": sampler.describe()}
-        trainer = P.Pretrainer.create(build, sampler, run_dir, config, meta, distribute=args.distribute)
-    memory = P.memory_per_identity(trainer.model, trainer.model.optimizer)
-    print(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
-          f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
-    from zoo.distribute import WorkerLostError
-    try:
-        state = train_or_say_how_to_resume(trainer, config.steps, quiet=args.quiet,
-                                           resume_command=f"facezoo pretrain --run {run_dir} --resume --steps "
-                                                          f"{config.steps}")
-    except WorkerLostError as exc:
-        _abort(exc)
-    if state is None:
+        config = P.PretrainConfig(steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
+                                  size=args.size, heads=args.heads, learning_rate=args.lr, code_dim=args.code_dim,
+                                  decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,
+                                  chunk=args.chunk, seed=args.seed)
+        result = P.pretrain(config, run_dir=run_dir, corpus_spec=args.corpus, aligned=args.aligned,
+                            encoder=args.encoder, parent=args.parent, holdout=args.holdout, **finish)
+    if result is None:
         return 130
-    print(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
-          f"{state['losses'][-1][1] if state['losses'] else float('nan'):.4f}")
-
-    encoder = trainer.encoder
-    cluster = trainer.cluster
-    if cluster is not None and cluster.multi:
-        from zoo.distribute import local_copy, shutdown_jax
-        encoder = P.find_encoder(local_copy(trainer.model))  # plain local weights: the chief goes on alone
-        shutdown_jax()
-        if not cluster.is_chief:
-            print(f"worker {cluster.process_id} of {cluster.num_processes} done; the chief (process 0) writes "
-                  f"the encoder, the evaluation and the release")
-            return 0
-    P.save_encoder(encoder, run_dir / P.ENCODER)
-    metrics = {}
-    if holdout and args.eval_steps > 0:
-        _, held = corpus.split(holdout)
-        metrics = P.evaluate_encoder(encoder, corpus, held, config.size, eval_steps=args.eval_steps,
-                                     train_images=args.eval_images, seed=config.seed)
-        print(f"held-out evaluation on {metrics['heldout_identities']} identities: transfer SSIM "
-              f"{metrics['transfer_ssim']:.4f}, linear probe accuracy {metrics['probe_accuracy']:.3f} "
-              f"(chance {metrics['probe_chance']:.3f})")
-    lfw_root = args.lfw_eval or (getattr(corpus, "root", None) if corpus.kind == "lfw" else None)
-    if lfw_root and str(lfw_root) != "none":
-        from zoo.verification import lfw_verification
-        lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=args.lfw_max_pairs)
-        key = "lfw_view1_subset_accuracy" if lfw["subset"] else "lfw_view1_accuracy"
-        metrics[key] = lfw["accuracy"]
-        print(f"LFW View 1 verification accuracy: {100 * lfw['accuracy']:.2f}% ({lfw['pairs']} DevTest pairs"
-              f"{', a subset' if lfw['subset'] else ''})")
-    losses = state["losses"]
-    meta = state["meta"]
-    result = {"step": state["step"], "config": config.to_dict(), "corpus": meta["corpus"],
-              "holdout": holdout, "metrics": metrics, "memory_per_identity": memory,
-              "final_loss": losses[-1][1] if losses else None, "train_seconds": state["seconds"],
-              "encoder": str(run_dir / P.ENCODER), "parent": meta.get("parent"),
-              "backend": keras.backend.backend(), "distribute": args.distribute}
-    if args.publish:
-        import hub
-        metadata = P.release_metadata(
-            encoder, encoder_name=meta.get("encoder"), corpus_summary=meta["corpus"], config=config,
-            metrics={**metrics, "final_train_loss": result["final_loss"] or float("nan")}, parent=meta.get("parent"),
-            extra_training={"holdout_identities": holdout, "identity_heads": config.heads,
-                            "bytes_per_identity": memory["total_bytes"], "backend": keras.backend.backend()})
-        release = hub.publish(encoder, args.publish, tag=args.tag, hub=args.hub, metadata=metadata,
-                              message=f"facezoo pretrain: {state['step']} steps on {meta['corpus']['name']}")
-        result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}
-        print(f"published {release.repo_id}@{release.tag or 'main'} -> commit {release.revision}")
-    write_json(run_dir / P.RESULT, result)
+    if "worker" in result:
+        return 0
     from zoo.runs import disk_usage, format_bytes
     print(f"run folder: {run_dir}: {format_bytes(disk_usage(run_dir))} on disk")
-    print(json.dumps({"metrics": metrics, "run": str(run_dir)}))
+    print(json.dumps({"metrics": result["metrics"], "run": str(run_dir)}))
     return 0
 
 

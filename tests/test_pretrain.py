@@ -115,6 +115,33 @@ def test_pretrain_cli_publishes_with_evaluation(tmp_path):
     assert code == 0 and json.loads((run / "pretrain.json").read_text())["step"] == 3
 
 
+
+def test_pretrain_function_returns_its_result_and_resumes(tmp_path):
+    """`zoo.pretrain.pretrain` (the library behind the CLI) returns what it writes to RUN/pretrain.json;
+    `resume_pretrain` continues the same run from its saved step; the report lines go to `echo`."""
+    from zoo.errors import RunError
+    from zoo.pretrain import PretrainConfig, pretrain, resume_pretrain
+
+    run = tmp_path / "run"
+    lines = []
+    config = PretrainConfig(steps=2, batch_size=4, size=32, chunk=1, decoder_width=16)
+    result = pretrain(config, run_dir=run, corpus_spec="synthetic:12", holdout=2, eval_steps=1, eval_images=2,
+                      progress=False, echo=lines.append)
+    assert result == json.loads((run / "pretrain.json").read_text())
+    assert result["step"] == 2 and result["holdout"] == 2 and result["metrics"]["heldout_identities"] == 2
+    assert result["encoder"] == str(run / "encoder.keras") and (run / "encoder.keras").exists()
+    assert lines[0].startswith("12 identities (2 held out)") and lines[1].startswith("trained to step 2")
+    with pytest.raises(RunError, match="already holds a run"):
+        pretrain(config, run_dir=run, corpus_spec="synthetic:12", echo=lines.append)
+    with pytest.raises(RunError, match="trains on 'synthetic:12'"):
+        resume_pretrain(run, steps=3, corpus_spec="synthetic:13", echo=lines.append)
+    lines.clear()
+    again = resume_pretrain(run, steps=3, eval_steps=0, progress=False, echo=lines.append)
+    assert lines[0] == f"resumed {run} at step 2"
+    assert again == json.loads((run / "pretrain.json").read_text())
+    assert again["step"] == 3 and again["config"]["steps"] == 3 and again["metrics"] == {}
+
+
 _DP_SCRIPT = textwrap.dedent("""
     import json, os, sys
     sys.path.insert(0, {root!r})

@@ -28,6 +28,8 @@ The package, by job (every name is importable from `zoo.pretrain`):
                      `read_state` (`zoo.runs.read_state`, the one reader for runs of either kind)
     evaluation.py    `evaluate_encoder` (transfer SSIM on held-out identities), `ridge_probe`
     release.py       `save_encoder`, `release_metadata`
+    job.py           `pretrain`, `resume_pretrain`: the whole job behind `facezoo pretrain` (corpus, model,
+                     training, evaluation, release, RUN/pretrain.json), `open_pretrain_corpus`
 
 Examples:
     >>> corpus = open_corpus("synthetic:10000")
@@ -35,6 +37,8 @@ Examples:
     >>> trainer = Pretrainer(model, corpus.sampler(16, 64, holdout=100), "runs/pre", PretrainConfig())
     >>> trainer.train(1000)
     >>> evaluate_encoder(model.get_layer("mobilenet_face"), corpus, held_ids, 64, eval_steps=200)
+    >>> result = pretrain(PretrainConfig(steps=1000), run_dir="runs/pre2", corpus_spec="synthetic:10000")
+    >>> result = resume_pretrain("runs/pre2", steps=2000)       # the same run, continued
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ from zoo.pretrain.config import (ALIGNED_CACHE, CHECKPOINTS, ENCODER, LOSSES, MO
                                  PretrainConfig)
 from zoo.pretrain.distribution import distribution_scope, setup_virtual_devices
 from zoo.pretrain.evaluation import evaluate_encoder, ridge_probe
+from zoo.pretrain.job import open_pretrain_corpus, pretrain, resume_pretrain
 from zoo.pretrain.model import (HEADS, MAX_BANK, build_conditioned_decoder, build_pretrain_model, find_encoder,
                                 memory_per_identity)
 from zoo.pretrain.release import release_metadata, save_encoder
@@ -49,5 +54,6 @@ from zoo.pretrain.trainer import Pretrainer, read_state
 
 __all__ = ["ALIGNED_CACHE", "CHECKPOINTS", "ENCODER", "HEADS", "LOSSES", "MAX_BANK", "MODEL", "OPTIMIZER", "RESULT",
            "STATE", "PretrainConfig", "Pretrainer", "build_conditioned_decoder", "build_pretrain_model",
-           "distribution_scope", "evaluate_encoder", "find_encoder", "memory_per_identity", "read_state",
-           "release_metadata", "ridge_probe", "save_encoder", "setup_virtual_devices"]
+           "distribution_scope", "evaluate_encoder", "find_encoder", "memory_per_identity", "open_pretrain_corpus",
+           "pretrain", "read_state", "release_metadata", "resume_pretrain", "ridge_probe", "save_encoder",
+           "setup_virtual_devices"]

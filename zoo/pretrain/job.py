@@ -1,0 +1,220 @@
+"""A pretraining job, the library behind `facezoo pretrain`: `pretrain` starts one from a config and a
+corpus spec; `resume_pretrain` continues one from its folder alone. Either opens (and aligns once) the
+corpus, builds the sampler and the model, trains, saves the encoder, scores it on the held-out
+identities (and LFW View 1), publishes it when asked, and writes RUN/pretrain.json, whose dict it returns.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from zoo.errors import InputError, RunError
+from zoo.pretrain.config import ALIGNED_CACHE, ENCODER, RESULT, STATE, PretrainConfig
+
+__all__ = ["pretrain", "resume_pretrain"]
+
+log = logging.getLogger("facezoo.pretrain")
+
+
+def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool = False,
+             encoder: str = "mobilenet-face", parent: str | None = None, holdout: int = 8,
+             eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
+             publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
+             progress: bool = True, train=None, callbacks=None, echo=print) -> dict | None:
+    """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
+
+    Args:
+        encoder: registry architecture, built with random weights; or `parent`: a pretrained encoder
+            (registry name, hub repo or path) to start from, recorded as the release's parent.
+        holdout: hold out the last K identities (by sorted id) for evaluation; 0: none.
+        hub: where `parent` is pulled from and the release is published to.
+        The other keywords (evaluation, LFW, publishing, `distribute`, `progress`, `train`,
+        `callbacks`, `echo`) are `resume_pretrain`'s.
+    Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
+    non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
+    """
+    if not corpus_spec:
+        raise InputError("--corpus is required (e.g. --corpus synthetic:1000); see `facezoo pretrain --help`.")
+    run_dir = Path(run_dir)
+    if (run_dir / STATE).exists():
+        raise RunError(f"run folder {run_dir} already holds a run; pass --resume to continue it, "
+                       "or choose another --run.")
+    if config.steps < 1 or config.batch_size < 1:
+        raise InputError(f"--steps and --batch-size must be >= 1. Received: {config.steps}, {config.batch_size}")
+    return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
+                parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
+                lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
+                progress=progress, train=train, callbacks=callbacks, echo=echo)
+
+
+def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,
+                    eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
+                    publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
+                    progress: bool = True, train=None, callbacks=None, echo=print) -> dict | None:
+    """Continue a `pretrain` run from its folder: its config, corpus and holdout come from RUN/state.json.
+
+    Args:
+        steps: the new total (default: the run's own).
+        corpus_spec: may only confirm the saved spec (a different one is a `RunError`).
+        eval_steps, eval_images: the held-out transfer score (0 steps: skip it).
+        lfw_eval: an LFW root to also score View 1 verification on ("none": never; default: the corpus'
+            own root when it is LFW); `lfw_max_pairs` scores a subset.
+        publish, tag, hub: publish the encoder to this hub repo.
+        distribute: "data-parallel" or None (`Pretrainer`).
+        train: `train(trainer, steps) -> state | None`, run instead of `trainer.train(steps)` (a CLI's
+            Ctrl-C handling); None from it ends the job at once (returns None).
+        echo: where the job's report lines go (default `print`).
+    Returns what `pretrain` returns.
+    """
+    from zoo.runs import read_state
+
+    run_dir = Path(run_dir)
+    state = read_state(run_dir)
+    meta = state["meta"]
+    config = PretrainConfig.from_state(state, steps)
+    corpus_spec = corpus_spec or meta["corpus_spec"]
+    aligned = aligned or meta.get("aligned", False)
+    if corpus_spec != meta["corpus_spec"]:
+        raise RunError(f"--resume: run {run_dir} trains on {meta['corpus_spec']!r}, not {corpus_spec!r}.")
+    return _job(config, run_dir, corpus_spec, bool(aligned), int(meta["holdout"]), resume=True,
+                eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs,
+                publish=publish, tag=tag, hub=hub, distribute=distribute, progress=progress, train=train,
+                callbacks=callbacks, echo=echo)
+
+
+def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
+    """The corpus of a run, aligned once to facezoo's template unless `aligned` (RUN/aligned-cache/; LFW:
+    one cache shared by every run, in $FACEZOO_HOME)."""
+    from zoo.data.corpus import ensure_aligned, open_corpus
+
+    corpus = open_corpus(corpus_spec, aligned=aligned)
+    if not corpus.aligned:
+        # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.
+        cache = None if corpus.kind == "lfw" else Path(run_dir) / ALIGNED_CACHE
+        log.info("corpus %s is not aligned: aligning it once (cache: %s)", corpus_spec, cache or "shared")
+        corpus = ensure_aligned(corpus, cache, size)
+    return corpus
+
+
+def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,
+         eval_steps=100, eval_images=12, lfw_eval=None, lfw_max_pairs=None, publish=None, tag=None, hub=None,
+         distribute=None, progress=True, train=None, callbacks=None, echo=print):
+    import keras
+
+    from zoo.pretrain.model import memory_per_identity
+    from zoo.pretrain.trainer import Pretrainer
+
+    corpus = open_pretrain_corpus(corpus_spec, run_dir, config.size, aligned=aligned)
+    if holdout and corpus.num_identities <= holdout:
+        raise InputError(f"--holdout {holdout} leaves no training identity: {corpus_spec!r} has "
+                         f"{corpus.num_identities} identities.")
+    sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed)
+    keras.utils.set_random_seed(config.seed)
+    started = time.perf_counter()
+    if resume:
+        trainer = Pretrainer.resume(run_dir, sampler, steps=config.steps, distribute=distribute,
+                                    callbacks=callbacks)
+        echo(f"resumed {run_dir} at step {trainer.step}")
+    else:
+        meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
+                "encoder": None if parent else encoder, "parent": parent,
+                "corpus": corpus.summary(), "sampler": sampler.describe()}
+        trainer = Pretrainer.create(_builder(config, corpus, encoder, parent, hub), sampler, run_dir, config, meta,
+                                    distribute=distribute, callbacks=callbacks)
+    memory = memory_per_identity(trainer.model, trainer.model.optimizer)
+    echo(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
+         f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
+    if train is None:
+        trainer.progress = progress
+        state = trainer.train(config.steps)
+    else:
+        state = train(trainer, config.steps)
+    if state is None:
+        return None
+    echo(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
+         f"{state['losses'][-1][1] if state['losses'] else float('nan'):.4f}")
+    encoder_model = trainer.encoder
+    cluster = trainer.cluster
+    if cluster is not None and cluster.multi:
+        from zoo.distribute import local_copy, shutdown_jax
+        from zoo.pretrain.model import find_encoder
+        encoder_model = find_encoder(local_copy(trainer.model))  # plain local weights: the chief goes on alone
+        shutdown_jax()
+        if not cluster.is_chief:
+            echo(f"worker {cluster.process_id} of {cluster.num_processes} done; the chief (process 0) writes "
+                 f"the encoder, the evaluation and the release")
+            return {"step": state["step"], "worker": cluster.process_id, "num_processes": cluster.num_processes}
+    return _finish(encoder_model, state, config, corpus, run_dir, holdout, memory, eval_steps=eval_steps,
+                   eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs, publish=publish,
+                   tag=tag, hub=hub, distribute=distribute, echo=echo)
+
+
+def _builder(config, corpus, encoder, parent, hub):
+    """The model builder `Pretrainer.create` calls (inside the distribution scope)."""
+
+    def build():
+        import zoo
+        from zoo.pretrain.model import build_pretrain_model
+
+        if parent:
+            enc = zoo.load_encoder(parent, trainable=True, hub=hub)
+            if int(enc.input_shape[1]) != config.size:
+                raise InputError(f"--parent {parent} takes {enc.input_shape[1]} px faces; pass "
+                                 f"--size {enc.input_shape[1]}.")
+        else:
+            enc = zoo.build_encoder(encoder, input_size=config.size)
+        return build_pretrain_model(enc, corpus.num_identities, heads=config.heads, size=config.size,
+                                    code_dim=config.code_dim, film_scales=config.film_scales,
+                                    decoder_width=config.decoder_width, inter=config.inter,
+                                    inter_channels=config.inter_channels, bottleneck=config.bottleneck)
+
+    return build
+
+
+def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_steps, eval_images, lfw_eval,
+            lfw_max_pairs, publish, tag, hub, distribute, echo) -> dict:
+    """Save the encoder, evaluate it, publish it when asked, write RUN/pretrain.json; its dict."""
+    import keras
+
+    from zoo.io import write_json
+    from zoo.pretrain.evaluation import evaluate_encoder
+    from zoo.pretrain.release import release_metadata, save_encoder
+
+    save_encoder(encoder, run_dir / ENCODER)
+    metrics = {}
+    if holdout and eval_steps > 0:
+        _, held = corpus.split(holdout)
+        metrics = evaluate_encoder(encoder, corpus, held, config.size, eval_steps=eval_steps,
+                                   train_images=eval_images, seed=config.seed)
+        echo(f"held-out evaluation on {metrics['heldout_identities']} identities: transfer SSIM "
+             f"{metrics['transfer_ssim']:.4f}, linear probe accuracy {metrics['probe_accuracy']:.3f} "
+             f"(chance {metrics['probe_chance']:.3f})")
+    lfw_root = lfw_eval or (getattr(corpus, "root", None) if corpus.kind == "lfw" else None)
+    if lfw_root and str(lfw_root) != "none":
+        from zoo.verification import lfw_verification
+        lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=lfw_max_pairs)
+        key = "lfw_view1_subset_accuracy" if lfw["subset"] else "lfw_view1_accuracy"
+        metrics[key] = lfw["accuracy"]
+        echo(f"LFW View 1 verification accuracy: {100 * lfw['accuracy']:.2f}% ({lfw['pairs']} DevTest pairs"
+             f"{', a subset' if lfw['subset'] else ''})")
+    losses = state["losses"]
+    meta = state["meta"]
+    result = {"step": state["step"], "config": config.to_dict(), "corpus": meta["corpus"],
+              "holdout": holdout, "metrics": metrics, "memory_per_identity": memory,
+              "final_loss": losses[-1][1] if losses else None, "train_seconds": state["seconds"],
+              "encoder": str(run_dir / ENCODER), "parent": meta.get("parent"),
+              "backend": keras.backend.backend(), "distribute": distribute}
+    if publish:
+        import hub as hublib
+        metadata = release_metadata(
+            encoder, encoder_name=meta.get("encoder"), corpus_summary=meta["corpus"], config=config,
+            metrics={**metrics, "final_train_loss": result["final_loss"] or float("nan")}, parent=meta.get("parent"),
+            extra_training={"holdout_identities": holdout, "identity_heads": config.heads,
+                            "bytes_per_identity": memory["total_bytes"], "backend": keras.backend.backend()})
+        release = hublib.publish(encoder, publish, tag=tag, hub=hub, metadata=metadata,
+                                  message=f"facezoo pretrain: {state['step']} steps on {meta['corpus']['name']}")
+        result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}
+        echo(f"published {release.repo_id}@{release.tag or 'main'} -> commit {release.revision}")
+    write_json(run_dir / RESULT, result)
+    return result

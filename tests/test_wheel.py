@@ -1,8 +1,9 @@
 """A wheel is the same program as the checkout: a release published from `pip install .` in a fresh
 virtualenv, outside the source tree, has the same card and `facezoo.json` as one published from the
-checkout (bug: the wheel had no card template and the checkout added the committed benchmark results).
+checkout (bug: the wheel had no card template and the checkout added the committed benchmark results),
+whether published by the library or by a whole `facezoo quickstart`.
 
-Slow (a wheel build, a virtualenv and two interpreters that import TensorFlow): about a minute.
+Slow (one wheel build and virtualenv for the module; two tiny quickstarts): a few minutes.
 """
 import json
 import re
@@ -53,10 +54,18 @@ def _run(python, script, hub_dir, cwd, env):
     return _normalized(out.stdout)
 
 
-@pytest.mark.slow
-def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
+def _env():
     import os
 
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel_python(tmp_path_factory):
+    """A virtualenv with facezoo installed from a wheel built from this checkout's files: its python."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
     if shutil.which("git") and (REPO / ".git").exists():
         listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                                 text=True, check=True).stdout.splitlines()
@@ -68,8 +77,7 @@ def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
         if (REPO / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, src / rel)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env = _env()
     subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "-w", str(tmp_path / "dist"), "--no-deps",
                     "--no-build-isolation", "-q"], cwd=src, env=env, check=True, capture_output=True, timeout=600)
     wheel = next((tmp_path / "dist").glob("facezoo-*.whl"))
@@ -78,13 +86,19 @@ def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
     python = venv / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
                     str(wheel)], env=env, check=True, capture_output=True, timeout=600)
+    return python
+
+
+@pytest.mark.slow
+def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path, wheel_python):
+    env = _env()
     script = tmp_path / "publish.py"
     script.write_text(PUBLISH)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
 
-    card_w, manifest_w, where_w = _run(python, script, tmp_path / "hub-wheel", outside, env)
-    assert Path(where_w).is_relative_to(venv), f"the wheel's zoo was not imported: {where_w}"
+    card_w, manifest_w, where_w = _run(wheel_python, script, tmp_path / "hub-wheel", outside, env)
+    assert Path(where_w).is_relative_to(wheel_python.parent.parent), f"the wheel's zoo was not imported: {where_w}"
     card_c, manifest_c, where_c = _run(sys.executable, script, tmp_path / "hub-checkout", REPO,
                                        {**env, "PYTHONPATH": str(REPO)})
     assert Path(where_c).is_relative_to(REPO)
@@ -93,3 +107,61 @@ def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path):
     assert "## Use" in card_w and 'zoo.load_encoder("team/wheel")' in card_w
     assert '"license"' in card_w, "the wheel lacks the catalogue's static cards (hub/model_cards)"
     assert "evidence" not in manifest_w, "release metadata must not pick up benchmark results by itself"
+
+
+# After a tiny quickstart: what its hub holds for the encoder release it published.
+PULLED = """
+import json, sys
+import hub, zoo
+snap = hub.pull("facezoo/mobilenet-face", "v1", hub=sys.argv[1])
+from hub.cards import card_facts
+print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest,
+                  "facts": card_facts("mobilenet-face")}))
+"""
+_FLOAT = re.compile(r"\d+\.\d{4,}")
+
+
+def _close(a, b, path="manifest"):
+    """Equal JSON, floats within 1e-3 relative: two processes may differ in a loss's last bits."""
+    if isinstance(a, float) and isinstance(b, float):
+        assert abs(a - b) <= 1e-3 * max(1.0, abs(a)), (path, a, b)
+    elif isinstance(a, dict) and isinstance(b, dict):
+        assert sorted(a) == sorted(b), (path, sorted(set(a) ^ set(b)))
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (u, v) in enumerate(zip(a, b)):
+            _close(u, v, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+def _quickstart_release(python, cwd, env, out: Path) -> tuple[str, dict, str]:
+    quick = ["-m", "recipes.cli", "quickstart", "--out", str(out / "qs"), "--hub", str(out / "hub"),
+             "--encoder", "mobilenet-face", "--identities", "4", "--images", "4", "--pretrain-steps", "2",
+             "--steps", "3", "--quiet"]
+    env = {**env, "FACEZOO_HOME": str(out / "home"), "KERAS_HOME": str(out / "keras")}
+    ran = subprocess.run([str(python), *quick], cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    script = out / "pulled.py"
+    script.write_text(PULLED)
+    return _run(python, script, out / "hub", cwd, env)
+
+
+@pytest.mark.slow
+def test_wheel_quickstart_publishes_the_same_release_as_the_checkout(tmp_path, wheel_python):
+    """`facezoo quickstart` from the wheel, outside the source tree, and from the checkout: the encoder
+    releases they publish have the same card and `facezoo.json` (times, file hashes and loss digits aside)."""
+    env = _env()
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    card_w, manifest_w, where_w = _quickstart_release(wheel_python, outside, env, tmp_path / "wheel")
+    assert Path(where_w).is_relative_to(wheel_python.parent.parent), f"the wheel's zoo was not imported: {where_w}"
+    card_c, manifest_c, where_c = _quickstart_release(sys.executable, REPO, {**env, "PYTHONPATH": str(REPO)},
+                                                      tmp_path / "checkout")
+    assert Path(where_c).is_relative_to(REPO)
+    _close(manifest_w, manifest_c)
+    assert _FLOAT.sub("FLOAT", card_w) == _FLOAT.sub("FLOAT", card_c)
+    assert manifest_w["training"]["recipe"].startswith("facezoo quickstart")
+    assert "evidence" not in manifest_w and "evidence" not in manifest_c

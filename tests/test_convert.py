@@ -441,11 +441,14 @@ def trained(tmp_path_factory):
     import zoo
     from zoo.training import SwapTrainer, TrainConfig
 
+    import keras
+
+    keras.utils.set_random_seed(0)  # the same model every run: the swap tests judge one training, not luck
     data = PairData(training_pairs(A_ID, 96), training_pairs(B_ID, 96))
     enc = zoo.build_encoder("mobilenet-face", input_size=MODEL_SIZE)
     model = zoo.build_swap_model(enc, identities=["a", "b"], decoder_width=32)
     run_dir = tmp_path_factory.mktemp("convert-trained") / "run"
-    config = TrainConfig(steps=300, chunk=50, preview_every=10 ** 6, checkpoint_every=10 ** 6, tensorboard=False,
+    config = TrainConfig(steps=450, chunk=50, preview_every=10 ** 6, checkpoint_every=10 ** 6, tensorboard=False,
                          learning_rate=5e-4)
     SwapTrainer(model, "all", data, run_dir, config).train()
     return zoo.load_run(run_dir), run_dir

@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from hub.server import wait_until_serving  # noqa: E402 (after the path set-up)
+
 TOKEN = "bench-token-0123456789abcdef"
 
 
@@ -60,15 +62,8 @@ class ServedHub:
             [sys.executable, "-m", "recipes.hub_cmd", "serve", "--root", str(self.root), "--port", str(self.port),
              "--token-file", str(work / "tokens"), "--verbose"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.log_path.read_text())
-                time.sleep(0.2)
+        if not wait_until_serving(self.port, self.proc):
+            raise RuntimeError("hub server did not start: " + self.log_path.read_text())
         time.sleep(1.0)
         self.idle_kb = _proc_kb(self.proc.pid, "VmRSS")
 

@@ -103,15 +103,15 @@ def blurred(faces: np.ndarray, sigma: float = 2.0) -> np.ndarray:
 def probe_calls(embed, held_a, held_b, scored: dict) -> dict:
     """Fit a ridge probe on the first half of each clip's held-out faces (embedded by `embed`); the share
     of the other half called right, and the share of each `scored` set called its expected label."""
-    from zoo.pretrain import ridge_probe
+    from zoo.probes import FeatureProbe
 
     fa, fb = embed(held_a), embed(held_b)
     ha, hb = len(fa) // 2, len(fb) // 2
-    fit_x, fit_y = np.concatenate([fa[:ha], fb[:hb]]), ["A"] * ha + ["B"] * hb
-    out = {"unswapped_a_called_a": ridge_probe(fit_x, fit_y, fa[ha:], ["A"] * (len(fa) - ha)),
-           "unswapped_b_called_b": ridge_probe(fit_x, fit_y, fb[hb:], ["B"] * (len(fb) - hb))}
+    probe = FeatureProbe().fit(np.concatenate([fa[:ha], fb[:hb]]), ["A"] * ha + ["B"] * hb)
+    out = {"unswapped_a_called_a": probe.accuracy(fa[ha:], ["A"] * (len(fa) - ha)),
+           "unswapped_b_called_b": probe.accuracy(fb[hb:], ["B"] * (len(fb) - hb))}
     for key, (faces, label) in scored.items():
-        out[key] = ridge_probe(fit_x, fit_y, embed(faces), [label] * len(faces)) if len(faces) else float("nan")
+        out[key] = probe.accuracy(embed(faces), [label] * len(faces)) if len(faces) else float("nan")
     return {k: round(v, 4) for k, v in out.items()}
 
 
@@ -223,29 +223,28 @@ def main(argv=None) -> int:
             shutil.rmtree(folder)
         facezoo("extract", video, "-o", folder, "--size", 128, "--largest-only", log=log)
         outputs[key] = (folder, [r for r in face_records(folder) if r["frame"] in held_frames])
-    size = args.size
-    faces_a, faces_b = crops(folders[0], held_a, size), crops(folders[1], held_b, size)
-    faces_s, faces_r = (crops(folder, recs, size) for folder, recs in outputs.values())
-    scored = {"swapped_called_b": (faces_s, "B"), "recon_called_a": (faces_r, "A"),
-              "blurred_a_called_a": (blurred(faces_a), "A")}
+    def held_out_faces(size: int):
+        """(A's and B's held-out faces, the scored sets: swapped, control A->A, blurred A) at `size` px."""
+        faces_a, faces_b = crops(folders[0], held_a, size), crops(folders[1], held_b, size)
+        scored = {"swapped_called_b": (crops(*outputs["swapped"], size), "B"),
+                  "recon_called_a": (crops(*outputs["recon"], size), "A"),
+                  "blurred_a_called_a": (blurred(faces_a), "A")}
+        return faces_a, faces_b, scored
+
+    faces_a, faces_b, scored = held_out_faces(args.size)
     identity = {"probe": "ridge on the face under the template mask, greyscale, standardised per face; fitted "
                          "on the first half of each clip's held-out frames",
                 "heldout_frames_a": len(faces_a), "heldout_frames_b": len(faces_b),
-                "swapped_frames_scored": len(faces_s), "recon_frames_scored": len(faces_r),
+                "swapped_frames_scored": len(scored["swapped_called_b"][0]),
+                "recon_frames_scored": len(scored["recon_called_a"][0]),
                 **probe_calls(face_region, faces_a, faces_b, scored)}
     import zoo
 
     probe_encoder = zoo.load_encoder(args.encoder, hub=args.hub) if args.encoder else \
         zoo.build_encoder(args.arch, input_size=args.size)
-    enc_size = int(probe_encoder.input_shape[1])
-    if enc_size != size:
-        faces_a, faces_b = crops(folders[0], held_a, enc_size), crops(folders[1], held_b, enc_size)
-        scored = {"swapped_called_b": (crops(outputs["swapped"][0], outputs["swapped"][1], enc_size), "B"),
-                  "recon_called_a": (crops(outputs["recon"][0], outputs["recon"][1], enc_size), "A"),
-                  "blurred_a_called_a": (blurred(faces_a), "A")}
     identity["encoder_features"] = {
         "probe": "the same ridge probe on the encoder's pooled features of the whole aligned crop",
-        **probe_calls(lambda x: features(probe_encoder, x), faces_a, faces_b, scored)}
+        **probe_calls(lambda x: features(probe_encoder, x), *held_out_faces(int(probe_encoder.input_shape[1])))}
     swapped_b = identity["swapped_called_b"]
     checks = {
         "frames_kept": mechanics["frames_out"] == mechanics["frames_in"],

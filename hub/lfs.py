@@ -35,17 +35,25 @@ class LfsUploadMixin:
             return None
         return p[0], p[1][:-len(".git")]
 
+    async def _lfs_json_route(self, req, verb: str):
+        """`POST /{repo}.git/info/lfs/objects/{verb}`: token checked from the headers, repository found,
+        JSON body read. (the path's (ns, name), repo_id, body), or None for another endpoint's path."""
+        names = self._lfs_repo_parts(req, ["info", "lfs", "objects", verb])
+        if names is None or len(req.parts) != 6:
+            return None
+        self._auth(req, write=True)
+        repo_id = await self._repo(*names)
+        return names, repo_id, await req.json_object(self.max_body)
+
     def _signature(self, repo_id: str, oid: str, size: int, expires: int) -> str:
         msg = f"{repo_id}\n{oid}\n{size}\n{expires}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
 
     async def _lfs_batch(self, req):
-        names = self._lfs_repo_parts(req, ["info", "lfs", "objects", "batch"])
-        if names is None or len(req.parts) != 6:
+        route = await self._lfs_json_route(req, "batch")
+        if route is None:
             return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(*names)
-        data = await req.json_object(self.max_body)
+        names, repo_id, data = route
         if data.get("operation") != "upload":
             raise HttpError(400, "This hub's LFS batch API takes uploads only (downloads go through /resolve).")
         objects = data.get("objects")
@@ -115,12 +123,10 @@ class LfsUploadMixin:
         return Response(b"", 200)
 
     async def _lfs_verify(self, req):
-        names = self._lfs_repo_parts(req, ["info", "lfs", "objects", "verify"])
-        if names is None or len(req.parts) != 6:
+        route = await self._lfs_json_route(req, "verify")
+        if route is None:
             return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(*names)
-        data = await req.json_object(self.max_body)
+        _, repo_id, data = route
         oid, size = data.get("oid"), data.get("size")
         if not isinstance(oid, str) or not SHA256_RE.match(oid):
             raise HttpError(400, "'oid' must be a sha256.")

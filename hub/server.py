@@ -220,6 +220,18 @@ class HubApp(LfsUploadMixin):
         except (IntegrityError, HubError) as exc:
             raise HttpError(500, f"The hub's storage of {repo_id} is damaged: {exc}") from None
 
+    async def _repo_route(self, req, verb: str, n_parts: int | None, write: bool, json_body: bool = False):
+        """Match `/api/models/{ns}/{name}/{verb}/...` (exactly `n_parts` segments, or at least 6 when None),
+        check the token from the headers, find the repository, then read the JSON body if asked.
+        (repo_id, path segments, body or None), or None when the path belongs to another endpoint."""
+        p = req.parts
+        fits = len(p) == n_parts if n_parts else len(p) >= 6
+        if not fits or p[:2] != ["api", "models"] or p[4] != verb:
+            return None
+        self._auth(req, write=write)
+        repo_id = await self._repo(p[2], p[3])
+        return repo_id, p, (await req.json_object(self.max_body) if json_body else None)
+
     # ---- reads --------------------------------------------------------------------------------
     async def _whoami(self, req):
         if req.parts != ["api", "whoami-v2"]:
@@ -228,11 +240,10 @@ class HubApp(LfsUploadMixin):
         return self._json({"type": "user", "name": "facezoo", "auth": {"type": "access_token"}})
 
     async def _refs(self, req):
-        p = req.parts
-        if len(p) != 5 or p[:2] != ["api", "models"] or p[4] != "refs":
+        route = await self._repo_route(req, "refs", 5, write=False)
+        if route is None:
             return None
-        self._auth(req, write=False)
-        repo_id = await self._repo(p[2], p[3])
+        repo_id, _, _ = route
         try:
             refs = await run_blocking(self.hub.refs, repo_id)
         except HubError as exc:
@@ -264,11 +275,10 @@ class HubApp(LfsUploadMixin):
                          for path, e in sorted(record["files"].items())]})
 
     async def _tree(self, req):
-        p = req.parts
-        if len(p) < 6 or p[:2] != ["api", "models"] or p[4] != "tree":
+        route = await self._repo_route(req, "tree", None, write=False)
+        if route is None:
             return None
-        self._auth(req, write=False)
-        repo_id = await self._repo(p[2], p[3])
+        repo_id, p, _ = route
         prefix = "/".join(unquote(x) for x in p[6:]).strip("/")
         rev = unquote(p[5])
         if rev == "main" and "main" not in (await run_blocking(self.hub.refs, repo_id))["heads"]:
@@ -366,12 +376,10 @@ class HubApp(LfsUploadMixin):
         return self._json({"errors": [], "warnings": []})
 
     async def _preupload(self, req):
-        p = req.parts
-        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "preupload":
+        route = await self._repo_route(req, "preupload", 6, write=True, json_body=True)
+        if route is None:
             return None
-        self._auth(req, write=True)
-        await self._repo(p[2], p[3])
-        data = await req.json_object(self.max_body)
+        data = route[2]
         files = data.get("files", [])
         if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
             raise HttpError(400, "'files' must be a list of objects.")
@@ -389,11 +397,10 @@ class HubApp(LfsUploadMixin):
         return self._json({"files": out, "commitOid": None})
 
     async def _commit(self, req):
-        p = req.parts
-        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "commit":
+        route = await self._repo_route(req, "commit", 6, write=True)
+        if route is None:
             return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(p[2], p[3])
+        repo_id, p, _ = route
         branch = unquote(p[5])
         if req.query.get("create_pr"):
             raise HttpError(400, "Pull requests are not supported by facezoo hub serve.")
@@ -447,12 +454,10 @@ class HubApp(LfsUploadMixin):
                            "hookOutput": "", "pullRequestUrl": None})
 
     async def _tag(self, req):
-        p = req.parts
-        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "tag":
+        route = await self._repo_route(req, "tag", 6, write=True, json_body=True)
+        if route is None:
             return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(p[2], p[3])
-        data = await req.json_object(self.max_body)
+        repo_id, p, data = route
         target = await self._resolve_rev(repo_id, p[5])
         tag = data.get("tag")
         if not isinstance(tag, str):
@@ -470,12 +475,10 @@ class HubApp(LfsUploadMixin):
 
     async def _branch(self, req):
         """POST/DELETE /api/models/{repo}/branch/{branch}: create (at startingPoint) or delete a branch."""
-        p = req.parts
-        if len(p) != 6 or p[:2] != ["api", "models"] or p[4] != "branch":
+        route = await self._repo_route(req, "branch", 6, write=True, json_body=True)
+        if route is None:
             return None
-        self._auth(req, write=True)
-        repo_id = await self._repo(p[2], p[3])
-        data = await req.json_object(self.max_body)
+        repo_id, p, data = route
         branch = unquote(p[5])
         try:
             if req.method == "DELETE":
@@ -506,6 +509,25 @@ def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, p
                          f"(max_body={max_body}, max_file={max_file}, idle_timeout={idle_timeout}).")
     app = HubApp(root, token_file, public_read, max_body, max_file, idle_timeout)
     return HubServer(app, host, port, idle_timeout)
+
+
+def wait_until_serving(port: int, process=None, timeout: float = 300.0, host: str = "127.0.0.1") -> bool:
+    """Wait until `host:port` accepts connections, for scripts and tests that start `facezoo hub serve` as a
+    subprocess. True once it does; False at once if `process` (a `subprocess.Popen`) has exited, or after
+    `timeout` seconds. Generous by default: on two loaded cores the server's imports alone can take tens of
+    seconds, and the wait ends as soon as the port answers."""
+    import socket
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            if process is not None and process.poll() is not None:
+                return False
+            time.sleep(0.1)
+    return False
 
 
 def serve(root, host: str = "127.0.0.1", port: int = 8000, token_file=None, public_read: bool = False,

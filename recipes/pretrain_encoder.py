@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from recipes._common import UserError, add_hub_argument, main_for, train_or_say_how_to_resume
+from recipes._common import add_hub_argument, main_for, train_or_say_how_to_resume
 
 
 def add_arguments(parser) -> None:
@@ -96,8 +96,6 @@ def run(args) -> int:
         result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
                                    **finish)
     else:
-        if not args.corpus:
-            raise UserError("--corpus is required (e.g. --corpus synthetic:1000); see `facezoo pretrain --help`.")
         config = P.PretrainConfig(steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
                                   size=args.size, heads=args.heads, learning_rate=args.lr, code_dim=args.code_dim,
                                   decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,

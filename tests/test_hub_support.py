@@ -5,10 +5,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from hub.server import wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "fzt_test_SECRET_token_0123456789"
@@ -57,18 +58,8 @@ class Server:
         self._log = open(self.log, "w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        # Generous: on 2 loaded cores the server's imports alone can take tens of seconds. The loop ends as
-        # soon as the port answers, or at once when the process died, so the limit only bounds a hang.
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(self.log.read_text())
-                time.sleep(0.1)
-        raise RuntimeError("hub server did not start: " + self.log.read_text())
+        if not wait_until_serving(self.port, self.proc):
+            raise RuntimeError("hub server did not start: " + self.log.read_text())
 
     def stop(self) -> str:
         self.proc.terminate()

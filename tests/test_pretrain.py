@@ -36,6 +36,24 @@ def test_ridge_probe_separates_classes():
     assert ridge_probe(rng.normal(size=(30, 40)), y_tr, rng.normal(size=(15, 40)), y_te) < 0.6
 
 
+def test_one_ridge_solver_behind_the_feature_and_image_probes():
+    """The pretraining probe (features) and the evidence's swap probe (images) are one solver: on the same
+    numbers, as pixels in [0, 1] unpooled or as feature vectors, they fit the same weights."""
+    from zoo.errors import InputError
+    from zoo.probes import FeatureProbe, IdentityProbe
+
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 1, size=(24, 4, 4, 3))
+    labels = np.repeat(["a", "b", "c"], 8)
+    by_image = IdentityProbe(l2=2.0, pool=1).fit(images, labels)
+    by_feature = FeatureProbe(l2=2.0).fit(images.reshape(24, -1), labels)
+    np.testing.assert_allclose(by_feature.w, by_image.w)
+    test = rng.uniform(0, 1, size=(9, 4, 4, 3))
+    assert list(by_feature.predict(test.reshape(9, -1))) == list(by_image.predict(test))
+    with pytest.raises(InputError, match="shape"):
+        FeatureProbe().fit(images, labels)
+
+
 def test_10000_identity_conditioned_model_trains_and_resumes(tmp_path):
     """10,000 identities: the model builds, memory per identity is small, steps run, a checkpoint resumes."""
     import zoo
@@ -119,12 +137,15 @@ def test_pretrain_cli_publishes_with_evaluation(tmp_path):
 def test_pretrain_function_returns_its_result_and_resumes(tmp_path):
     """`zoo.pretrain.pretrain` (the library behind the CLI) returns what it writes to RUN/pretrain.json;
     `resume_pretrain` continues the same run from its saved step; the report lines go to `echo`."""
-    from zoo.errors import RunError
+    from zoo.errors import InputError, RunError
     from zoo.pretrain import PretrainConfig, pretrain, resume_pretrain
 
     run = tmp_path / "run"
     lines = []
     config = PretrainConfig(steps=2, batch_size=4, size=32, chunk=1, decoder_width=16)
+    with pytest.raises(InputError, match="--corpus is required"):   # the CLI relies on this check
+        pretrain(config, run_dir=run, corpus_spec=None)
+    assert not run.exists()
     result = pretrain(config, run_dir=run, corpus_spec="synthetic:12", holdout=2, eval_steps=1, eval_images=2,
                       progress=False, echo=lines.append)
     assert result == json.loads((run / "pretrain.json").read_text())

@@ -198,7 +198,7 @@ def _evidence_section(path: Path, out: Path, assets: Path) -> list[str]:
     from zoo.bench.evidence import evidence_metadata
 
     ev = evidence_metadata(path)  # the same summary a published card shows
-    parts = [f"<h2>Time to quality, {html.escape(ev['setup'].split(',')[0])}: the committed benchmark (not this run)</h2>",
+    parts = [f"<h2>Time to quality, {html.escape(ev['title'])}: the committed benchmark (not this run)</h2>",
              "<p>These numbers come from facezoo's time-to-quality benchmark, not from the run above. "
              f"From <code>{html.escape(str(path))}</code>: {html.escape(ev['setup'])}; threshold "
              f"{html.escape(ev['threshold'])}. Reproduce with <code>{html.escape(ev['command'])}</code>.</p>",

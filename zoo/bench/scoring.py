@@ -1,4 +1,5 @@
-"""Scoring a swap model on the pair's held-out faces: masked SSIM/PSNR and an identity probe.
+"""Scoring a swap model on the pair's held-out faces: masked SSIM/PSNR and the identity probe
+(`zoo.probes.IdentityProbe`, the library's one ridge probe, re-exported here).
 
 Part of `zoo.bench` (the evaluation path of the time-to-quality experiment; `zoo.bench.evidence` hashes
 these functions' source into every results record, so a change here marks committed results stale).
@@ -8,50 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.bench.pairs import PairData
-
-
-class IdentityProbe:
-    """A two-class (or K-class) ridge classifier on downsampled, standardised pixels.
-
-    Fitted on renders no arm trains on; `predict` returns class indices, `accuracy` the share right.
-    """
-
-    def __init__(self, l2: float = 10.0, pool: int = 2):
-        self.l2 = float(l2)
-        self.pool = int(pool)
-
-    def _features(self, images) -> np.ndarray:
-        x = np.asarray(images, np.float64)
-        if x.max() > 1.5:
-            x = x / 255.0
-        n, h, w, c = x.shape
-        p = self.pool
-        if p > 1 and h % p == 0 and w % p == 0:
-            x = x.reshape(n, h // p, p, w // p, p, c).mean(axis=(2, 4))
-        return x.reshape(n, -1)
-
-    def fit(self, images, labels) -> "IdentityProbe":
-        a = self._features(images)
-        self.mean, self.std = a.mean(0), a.std(0) + 1e-3
-        a = (a - self.mean) / self.std
-        labels = np.asarray(labels)
-        self.classes = np.unique(labels)
-        onehot = (labels[:, None] == self.classes[None]).astype(np.float64)
-        self.offset = onehot.mean(0)
-        onehot = onehot - self.offset
-        n, d = a.shape
-        if d <= n:
-            self.w = np.linalg.solve(a.T @ a + self.l2 * np.eye(d), a.T @ onehot)
-        else:  # dual form: fewer samples than features
-            self.w = a.T @ np.linalg.solve(a @ a.T + self.l2 * np.eye(n), onehot)
-        return self
-
-    def predict(self, images) -> np.ndarray:
-        b = (self._features(images) - self.mean) / self.std
-        return self.classes[np.argmax(b @ self.w + self.offset, axis=1)]
-
-    def accuracy(self, images, labels) -> float:
-        return float(np.mean(self.predict(images) == np.asarray(labels)))
+from zoo.probes import IdentityProbe
 
 
 def masked_quality(true_rgb, pred_rgb, mask) -> tuple[float, float]:

@@ -42,8 +42,8 @@ def card_rows(records: list[dict]) -> list[dict]:
 
 def evidence_metadata(path) -> dict:
     """The time-to-quality evidence for a card, read from the results file at `path`: the benchmark's
-    per-arm metrics, the file they come from and the command that reproduces them; {} when the file
-    does not exist.
+    per-arm metrics, the file they come from, the command that reproduces them, and a `title` naming the
+    pair ("synthetic pair", "real pair X and Y"); {} when the file does not exist.
 
     Only a caller that has a results file passes one (`facezoo publish --evidence`, the quickstart
     report): release metadata never looks for `benchmarks/results/` by itself. These numbers describe
@@ -62,16 +62,16 @@ def evidence_metadata(path) -> dict:
     if cfg.get("pair"):
         names = " and ".join((records[0].get("pair_sources") or {}).get(k, {}).get("person") or p
                              for k, p in zip("ab", cfg["pair"]))
-        setup = f"real pair {names}, {cfg.get('encoder')} at {cfg.get('size')} px, {cfg.get('steps')} steps, " \
-                f"{seeds} seeds"
+        title = f"real pair {names}"
         about = (f"The pretrained arms used `{cfg.get('pretrained')}`, pretrained on people other than the pair; "
                  f"ran on commit `{records[0].get('git_commit', 'unknown')}`.")
     else:
-        setup = f"synthetic pair, {cfg.get('encoder')} at {cfg.get('size')} px, {cfg.get('steps')} steps, {seeds} seeds"
+        title = "synthetic pair"
         about = "These numbers measure the recipe on the benchmark's own encoder, not the weights of this release."
+    setup = f"{title}, {cfg.get('encoder')} at {cfg.get('size')} px, {cfg.get('steps')} steps, {seeds} seeds"
     word = {True: "held", False: "not held", None: "not tested"}
     return {"benchmark": "time-to-quality", "source": source, "command": reproduce_command(records),
-            "setup": setup, "about": about,
+            "title": title, "setup": setup, "about": about,
             "threshold": f"{records[0].get('threshold_fraction', 0.95):.0%} of the scratch arm's SSIM gain "
                          "(step 0 to its end), per seed",
             "arms": card_rows(records), "verdict": verdict(records), "metrics": card_metrics(records),

@@ -48,34 +48,27 @@ def build_application(spec, inputs):
     return backbone.output
 
 
-# The built-in catalogue rows of these families: data only, registered below.
-SPECS = (
-    EncoderSpec(
-        name="effnet-face-v2", family="efficientnetv2", variant="b0", input_size=128,
-        feature_stride=32, feature_channels=1280, normalization="symmetric",
-        description="EfficientNetV2-B0 (5.9M params), the default face encoder; fast to train.",
-        tags=("efficientnet", "default")),
-    EncoderSpec(
-        name="effnet-face-v1", family="efficientnet", variant="b0", input_size=128,
-        feature_stride=32, feature_channels=1280, normalization="pixels",
-        description="EfficientNet-B0 (4.0M params), the first-generation EfficientNet.",
-        tags=("efficientnet",)),
-    EncoderSpec(
-        name="convnext-face", family="convnext", variant="tiny", input_size=128,
-        feature_stride=32, feature_channels=768, normalization="imagenet",
-        description="ConvNeXt-Tiny (27.8M params), a modern high-capacity encoder.",
-        tags=("convnext",)),
-    EncoderSpec(
-        name="resnet-face", family="resnet", variant="50", input_size=128,
-        feature_stride=32, feature_channels=2048, normalization="imagenet",
-        description="ResNet50 (23.6M params), the classic residual encoder.",
-        tags=("resnet",)),
-    EncoderSpec(
-        name="mobilenet-face", family="mobilenetv3", variant="small", input_size=128,
-        feature_stride=32, feature_channels=576, normalization="symmetric",
-        description="MobileNetV3-Small (0.9M params), for CPUs and quick experiments.",
-        tags=("mobilenet", "small")),
+# The built-in catalogue rows of these families: data only, registered below. All take 128 px faces and
+# give features at stride 32.
+#  name              family            variant  channels  normalization  tags
+_ROWS = (
+    ("effnet-face-v2", "efficientnetv2", "b0", 1280, "symmetric", ("efficientnet", "default")),
+    ("effnet-face-v1", "efficientnet", "b0", 1280, "pixels", ("efficientnet",)),
+    ("convnext-face", "convnext", "tiny", 768, "imagenet", ("convnext",)),
+    ("resnet-face", "resnet", "50", 2048, "imagenet", ("resnet",)),
+    ("mobilenet-face", "mobilenetv3", "small", 576, "symmetric", ("mobilenet", "small")),
 )
+_DESCRIPTIONS = {
+    "effnet-face-v2": "EfficientNetV2-B0 (5.9M params), the default face encoder; fast to train.",
+    "effnet-face-v1": "EfficientNet-B0 (4.0M params), the first-generation EfficientNet.",
+    "convnext-face": "ConvNeXt-Tiny (27.8M params), a modern high-capacity encoder.",
+    "resnet-face": "ResNet50 (23.6M params), the classic residual encoder.",
+    "mobilenet-face": "MobileNetV3-Small (0.9M params), for CPUs and quick experiments.",
+}
+SPECS = tuple(
+    EncoderSpec(name=name, family=family, variant=variant, input_size=128, feature_stride=32,
+                feature_channels=channels, normalization=normalization, description=_DESCRIPTIONS[name], tags=tags)
+    for name, family, variant, channels, normalization, tags in _ROWS)
 
 for _spec in SPECS:
     register(_spec)

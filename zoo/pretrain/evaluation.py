@@ -25,22 +25,10 @@ def _held_faces(corpus, held_ids, count: int, size: int) -> dict[int, np.ndarray
 
 
 def ridge_probe(train_x, train_y, test_x, test_y, *, l2: float = 1.0) -> float:
-    """Closed-form ridge regression to one-hot labels on standardised features; test accuracy."""
-    train_x = np.asarray(train_x, np.float64)
-    test_x = np.asarray(test_x, np.float64)
-    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-    a = (train_x - mean) / std
-    b = (test_x - mean) / std
-    classes = np.unique(train_y)
-    onehot = (np.asarray(train_y)[:, None] == classes[None]).astype(np.float64)
-    onehot -= onehot.mean(0)
-    n, d = a.shape
-    if d <= n:
-        w = np.linalg.solve(a.T @ a + l2 * np.eye(d), a.T @ onehot)
-    else:  # dual form: fewer samples than features
-        w = a.T @ np.linalg.solve(a @ a.T + l2 * np.eye(n), onehot)
-    pred = classes[np.argmax(b @ w, axis=1)]
-    return float(np.mean(pred == np.asarray(test_y)))
+    """Test accuracy of the ridge probe (`zoo.probes.FeatureProbe`) fitted on (train_x, train_y)."""
+    from zoo.probes import FeatureProbe
+
+    return FeatureProbe(l2=l2).fit(train_x, np.asarray(train_y)).accuracy(test_x, test_y)
 
 
 def evaluate_encoder(encoder, corpus, held_ids, size: int, *, eval_steps: int = 200, train_images: int = 12,

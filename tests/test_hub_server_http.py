@@ -333,3 +333,26 @@ def test_a_server_dying_mid_answer_is_a_hub_error(tiny_keras, isolated_home, mon
         stop.set()
         thread.join(10)
         listener.close()
+
+
+def test_wait_until_serving_sees_a_listener_and_a_dead_server():
+    """Scripts and tests wait for a served hub with `hub.server.wait_until_serving`: True once the port
+    accepts connections; False (without waiting out its limit) when the server process has exited."""
+    import subprocess
+    import sys
+    import time
+
+    from hub.server import wait_until_serving
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        assert wait_until_serving(listener.getsockname()[1], timeout=60)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]        # nothing listens here once the socket is closed
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    started = time.monotonic()
+    assert wait_until_serving(free, dead, timeout=600) is False
+    assert time.monotonic() - started < 300     # it returned at once (~0.1 s), not at its 600 s limit

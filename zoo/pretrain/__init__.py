@@ -21,7 +21,7 @@ on pooled features.
 
 The package, by job (every name is importable from `zoo.pretrain`):
     config.py        `PretrainConfig` (frozen) and the run folder's file names
-    model.py         the pretraining model: heads, `CodeFiLM`, `build_pretrain_model`, `find_encoder`,
+    model.py         the pretraining model: heads (`zoo.layers.CodeFiLM`), `build_pretrain_model`, `find_encoder`,
                      `memory_per_identity`
     distribution.py  `distribution_scope`, `setup_virtual_devices`: data parallelism on JAX / TensorFlow
     trainer.py       `Pretrainer` (a `zoo.loop.ChunkedLoop`: compile, resume, data parallelism on top),

@@ -23,6 +23,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from fzcore.formats import INFO_ATTR
 from hub.base import Hub, Release, Snapshot, check_repo_id, check_revision, facezoo_home
 from hub.constants import CARD_FILE, ENV_HUB, HF_ALIASES, MANIFEST_FILE
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
@@ -71,13 +72,21 @@ def _secrets(hub: Hub) -> list[str]:
     return [v for v in values if v and len(v) >= 8]
 
 
+def _carried_facts(model) -> dict:
+    """The facezoo.json entries a model vouches for itself: the object at its `fzcore.formats.INFO_ATTR`
+    (a `zoo.EncoderInfo`) answers `release_facts(model)`; {} for any other model or a path."""
+    facts = getattr(getattr(model, INFO_ATTR, None), "release_facts", None)
+    return dict(facts(model)) if callable(facts) else {}
+
+
 def publish(model_or_dir, repo_id: str, *, card=None, tag: str | None = None, hub=None,
             metadata: dict | None = None, message: str | None = None) -> Release:
     """Publish an encoder as one atomic, verified release (and tag it).
 
     Args:
-        model_or_dir: a `keras.Model`, a `.keras` file, a Keras directory (`config.json`,
-            `metadata.json`, `model.weights.h5`), or a run folder holding `encoder.keras`.
+        model_or_dir: a `keras.Model` (a facezoo encoder adds the facts it carries: spec, normalization,
+            alignment), a `.keras` file, or a Keras directory (`config.json`, `metadata.json`,
+            `model.weights.h5`). A facezoo run folder goes through `zoo.publishing.publish_encoder`.
         repo_id: `namespace/name`.
         card: None (render `hub/templates/card.md` from `metadata`), markdown text, or a
             `huggingface_hub.ModelCard`.
@@ -103,7 +112,7 @@ def publish(model_or_dir, repo_id: str, *, card=None, tag: str | None = None, hu
     with tempfile.TemporaryDirectory(prefix="facezoo-release-") as tmp:
         folder = Path(tmp)
         base_meta = stage_release(model_or_dir, folder)
-        meta = {**base_meta, **(metadata or {})}
+        meta = {**base_meta, **_carried_facts(model_or_dir), **(metadata or {})}
         meta.setdefault("parent", None)
         (folder / CARD_FILE).write_text(card_text(card, repo_id, meta), encoding="utf-8")
         manifest = build_manifest(folder, meta)

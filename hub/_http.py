@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from zoo.errors import InputError
+from fzcore.errors import InputError
 
 MAX_HEADER_BYTES = 64 << 10        # the whole request line + header block
 MAX_CONNECTIONS = 1000             # beyond this, uvicorn answers 503

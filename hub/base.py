@@ -4,14 +4,13 @@ Also the small shared helpers: where facezoo keeps its data, and what a valid re
 """
 from __future__ import annotations
 
-import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.constants import DEFAULT_REVISION, ENV_HOME, MANIFEST_FILE
-from zoo.errors import InputError
+from fzcore.errors import InputError
+from fzcore.paths import facezoo_home
+from hub.constants import DEFAULT_REVISION, MANIFEST_FILE
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "v1\n" would pass as a name.
 COMMIT_RE = re.compile(r"\A[0-9a-f]{40}\Z")
@@ -97,20 +96,6 @@ class Hub:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.description}>"
-
-
-def facezoo_home() -> Path:
-    """`$FACEZOO_HOME`, else the platform's user data folder (e.g. ~/.local/share/facezoo)."""
-    value = os.environ.get(ENV_HOME)
-    if value:
-        return Path(value).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "facezoo"
 
 
 def cache_dir() -> Path:

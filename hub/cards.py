@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from hub.constants import CARD_FILE
-from zoo.errors import InputError, MissingFileError
-from zoo.spec import ALIGNMENT_TEMPLATE
+from fzcore.errors import InputError, MissingFileError
+from fzcore.formats import ALIGNMENT_TEMPLATE
 
 # The release card template (`hub/templates/card.md`) and the catalogue's static cards
 # (`hub/model_cards/<name>.md`, read by `facezoo encoders show`) are package data, so a wheel renders

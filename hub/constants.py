@@ -27,7 +27,7 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 # Environment.
 ENV_HUB = "FACEZOO_HUB"          # which hub: a directory, "hf", or an http(s) URL
-ENV_HOME = "FACEZOO_HOME"        # facezoo's data folder (embedded hub and cache)
+from fzcore.paths import ENV_HOME  # noqa: E402,F401  facezoo's data folder (embedded hub and cache)
 # Test hook: "POINT:SECONDS" makes the process announce and sleep at POINT ("publish" = after blobs and
 # commit are written, before the refs move; "pull" = after the first file reached the temp folder),
 # so a test can kill -9 it at a known place. Unset in normal use.

@@ -1,11 +1,12 @@
 """Errors of the hub package. Every message names the repository and revision involved.
 
-`IntegrityError` (a sha256 mismatch) and `NotPublishedError` (no such repository) come from
-`zoo.errors`, so `zoo.load_encoder` callers catch one family of exceptions.
+`IntegrityError` (a sha256 mismatch) and `NotPublishedError` (no such repository) come from the shared
+core (`fzcore.errors`, which `zoo.errors` re-exports), so `zoo.load_encoder` callers catch one family of
+exceptions and the hub imports nothing of `zoo`.
 """
 from __future__ import annotations
 
-from zoo.errors import FacezooError, IntegrityError, NotPublishedError
+from fzcore.errors import FacezooError, IntegrityError, NotPublishedError
 
 __all__ = ["FacezooError", "HubError", "IntegrityError", "NotPublishedError", "RevisionNotFoundError",
            "ReleaseExistsError"]

@@ -162,7 +162,7 @@ class HfHub(Hub):
     def publish_folder(self, folder, repo_id: str, *, tag: str | None = None,
                        message: str | None = None) -> Release:
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-        from zoo.io import sha256_file
+        from fzcore.io import sha256_file
 
         folder = Path(folder)
         api = self._api()
@@ -329,7 +329,7 @@ class HfHub(Hub):
         """Fetch the checked `names` of `commit` (None: offline, the cache only), verify, record the ref."""
         from filelock import FileLock
         from huggingface_hub import hf_hub_download, snapshot_download
-        from zoo.io import atomic_write
+        from fzcore.io import atomic_write
 
         lock_dir = self._cache_root() / ".locks" / f"models--{repo_id.replace('/', '--')}"
         lock_dir.mkdir(parents=True, exist_ok=True)

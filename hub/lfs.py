@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 from hub._http import BLOCK, HttpError, run_blocking
 from hub.base import SHA256_RE
 from hub.errors import IntegrityError
-from zoo.errors import InputError
+from fzcore.errors import InputError
 
 LFS_THRESHOLD = 1 << 20            # files this big, or binary ones, go through LFS
 LFS_URL_SECONDS = 3600             # how long a signed upload URL stays valid

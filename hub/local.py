@@ -48,8 +48,8 @@ from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
 from hub.manifest import list_files, verify_folder
-from zoo.errors import InputError
-from zoo.io import fsync_dir, sha256_file, write_json
+from fzcore.errors import InputError
+from fzcore.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20

@@ -16,7 +16,7 @@ from hub.constants import (FORMAT_VERSION, HOST_FILES, MANIFEST_FILE, MANIFEST_F
                            METADATA_FILE)
 from hub.base import check_tree
 from hub.errors import IntegrityError, ref
-from zoo.io import sha256_file, write_json
+from fzcore.io import sha256_file, write_json
 
 # Keys the manifest owns; metadata cannot override them.
 RESERVED = ("format", "format_version", "files", "created", "keras_version")

@@ -73,7 +73,7 @@ from hub.base import COMMIT_RE, check_path
 from hub.errors import (FacezooError, HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError)
 from hub.lfs import LFS_THRESHOLD, LfsUploadMixin
-from zoo.errors import InputError, MissingFileError
+from fzcore.errors import InputError, MissingFileError
 from hub.local import LocalHub
 
 log = logging.getLogger("facezoo.hub.server")

@@ -1,12 +1,12 @@
 """Build a release in a temp folder and check it before anything is uploaded.
 
-Accepts a `keras.Model`, a `.keras` file, a Keras directory (`config.json`, `metadata.json`,
-`model.weights.h5`), a pretraining run folder holding `encoder.keras`, or a swap-training run folder
-(`facezoo train`, `facezoo quickstart`: `state.json` + `model.keras`), whose encoder is taken out of the
-swap model and published alone. The checks are structural and cheap (JSON parses, the weights are
-HDF5, the model is one image in and one feature map out, nothing outside the Keras layout sneaks in);
-Keras is imported only when a model object must be saved. A model that is not an encoder (a whole swap
-model of 148 MB, a pretraining model) is refused here, not when `load_encoder` later fails on it.
+Accepts a `keras.Model`, a `.keras` file or a Keras directory (`config.json`, `metadata.json`,
+`model.weights.h5`). Run folders are the library's business: `zoo.publishing.publish_encoder` (behind
+`facezoo publish RUN`) takes their encoder out before the hub sees it. The checks are structural and cheap
+(JSON parses, the weights are HDF5, the model is one image in and one feature map out, nothing outside the
+Keras layout sneaks in); Keras is imported only when a model object must be saved. A model that is not an
+encoder (a whole swap model of 148 MB, a pretraining model) is refused here, not when `load_encoder` later
+fails on it.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from hub.constants import (CARD_FILE, CONFIG_FILE, HDF5_MAGIC, KERAS_FILES, MANIFEST_FILE,
                            METADATA_FILE, WEIGHTS_FILE)
-from zoo.errors import FacezooError, MissingFileError
+from fzcore.errors import FacezooError, MissingFileError
 
 ENCODER_CLASSES = ("Functional", "Sequential", "Model")
 
@@ -96,13 +96,9 @@ def stage_release(model_or_dir, dest) -> dict:
         raise MissingFileError(f"Nothing to publish at {src}: expected a .keras file, a Keras directory "
                                 f"({', '.join(KERAS_FILES)}) or a run folder with encoder.keras.")
     if src.is_dir() and not (src / CONFIG_FILE).is_file():
-        from zoo.runs import run_encoder  # a run folder's layout is zoo's business, not the hub's
-
-        found = run_encoder(src)
-        if found is None:
-            raise StagingError(f"{src} is neither a Keras directory (no {CONFIG_FILE}) nor a facezoo run folder "
-                               "(a pretraining run with its encoder, or a swap run with state.json and its model).")
-        return stage_release(found, dest)
+        raise StagingError(f"{src} is not a Keras directory (no {CONFIG_FILE}). A facezoo run folder is published "
+                           "with `facezoo publish RUN REPO` or `zoo.publishing.publish_encoder(RUN, REPO)`, "
+                           "which take its encoder out first.")
     if src.is_dir():
         for path in src.rglob("*"):
             rel = path.relative_to(src).as_posix()

@@ -31,6 +31,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import hub
+    from zoo.publishing import publish_encoder
 
     metadata = None
     if args.metadata:
@@ -51,8 +52,8 @@ def run(args) -> int:
         with open(args.card, encoding="utf-8") as f:
             card = f.read()
     backend = hub.get_hub(args.hub)
-    release = hub.publish(args.path, args.repo, card=card, tag=args.tag, hub=backend,
-                          metadata=metadata, message=args.message)
+    release = publish_encoder(args.path, args.repo, card=card, tag=args.tag, hub=backend,
+                             metadata=metadata, message=args.message)
     print(f"published {release.repo_id}@{release.tag or 'main'} -> commit {release.revision}")
     print(f"  hub: {backend.describe()}")
     print(f"  at: {release.url_or_path}")

@@ -117,7 +117,7 @@ def run(args) -> int:
     backend = hub.get_hub(args.hub)
     _say(f"4/5 publishing the encoder to {backend.describe()} as {repo}")
     metadata = encoder_metadata(
-        encoder, spec.name,
+        encoder,
         corpus=({"name": "facezoo synthetic faces", "identities": n_pre, "images": n_pre * args.images,
                  "resolution": args.size, "held_out_identities": pair_names, "generator_seed": args.seed}
                 if corpus_label == "synthetic" else

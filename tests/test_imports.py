@@ -5,7 +5,10 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("zoo", "hub", "recipes")
+PACKAGES = ("fzcore", "zoo", "hub", "recipes")
+# The one allowed direction between the library and the hub: these zoo modules load or publish releases
+# and import the hub (lazily) to do it; the hub imports nothing of zoo, and the shared core neither.
+ZOO_MODULES_USING_THE_HUB = {"zoo.loading", "zoo.publishing", "zoo.pretrain.job"}
 
 
 def _modules() -> dict[str, Path]:
@@ -101,3 +104,24 @@ def test_the_library_never_imports_the_experiment():
     library = [m for m in graph if m.split(".")[0] in ("zoo", "hub") and not m.startswith("zoo.bench")]
     offenders = {m: sorted(t for t in graph[m] if t.startswith("zoo.bench")) for m in library}
     assert not {m: t for m, t in offenders.items() if t}
+
+
+def _edges_into(graph, source: str, target: str) -> dict[str, list[str]]:
+    """{module of package `source`: its imports from package `target`}, only modules that have some."""
+    found = {m: sorted(t for t in targets if t.split(".")[0] == target)
+             for m, targets in graph.items() if m.split(".")[0] == source}
+    return {m: t for m, t in found.items() if t}
+
+
+def test_packages_import_in_one_direction():
+    """fzcore (errors, atomic io, the facezoo home) sits under zoo and hub; the hub knows nothing of zoo
+    (no module-level or lazy import: a run folder becomes an encoder on the zoo side), and zoo reaches the
+    hub only from the modules that load or publish releases."""
+    graph = import_graph()
+    assert not _edges_into(graph, "hub", "zoo"), "hub imports zoo"
+    assert not _edges_into(graph, "fzcore", "zoo") and not _edges_into(graph, "fzcore", "hub")
+    zoo_to_hub = _edges_into(graph, "zoo", "hub")
+    assert set(zoo_to_hub) <= ZOO_MODULES_USING_THE_HUB, {
+        m: t for m, t in zoo_to_hub.items() if m not in ZOO_MODULES_USING_THE_HUB}
+    assert "zoo.data.aligned_cache" not in zoo_to_hub and "fzcore.paths" in graph["zoo.data.aligned_cache"]
+    assert _edges_into({"hub.x": {"zoo.runs"}}, "hub", "zoo") == {"hub.x": ["zoo.runs"]}  # the check can fail

@@ -106,6 +106,30 @@ def test_lfw_corpus_holds_out_devtest_people(face_data):
         corpus.split(10_000)
 
 
+def test_aligned_cache_is_named_by_its_crop_size_and_refuses_other_sizes(face_data, tmp_path):
+    """A 64 px request writes crops of the size the default folder is named by (they were 64 px crops in
+    the "-128" folder, which the 128 px LFW verification then upscaled); a cache holding crops of another
+    size is refused with a DataError, not resized."""
+    import cv2
+
+    from zoo.data.corpus import align_sources, default_aligned_cache
+    from zoo.data.aligned_cache import ALIGNED_MARKER, crop_size
+
+    photos = sorted((face_data / "lfw" / "images_deepfunneled" / "Colin_Powell").glob("*.jpg"))[:2]
+    cache = default_aligned_cache("lfw", face_data / "lfw", 64)
+    assert cache == default_aligned_cache("lfw", face_data / "lfw", 128)   # one cache for both users
+    crops = align_sources(photos, cache, 64, select="centre", progress=False)
+    sizes = {cv2.imread(str(c)).shape[0] for found in crops.values() for c in found}
+    assert sizes == {crop_size(64)} and cache.name.endswith(f"-{crop_size(64)}")
+    assert json.loads((cache / ALIGNED_MARKER).read_text())["size"] == crop_size(64)
+    # A cache filled by another writer at 64 px (the old behaviour) is detected, not used.
+    old = tmp_path / "old-cache"
+    old.mkdir()
+    (old / ALIGNED_MARKER).write_text(json.dumps({"size": 64, "select": "centre"}))
+    with pytest.raises(DataError, match="64 px crops"):
+        align_sources(photos, old, 128, select="centre", progress=False, detector=object())
+
+
 def test_lfw_aligned_once_nearest_centre_and_verified(face_data, tmp_path):
     """MTCNN + alignment on real photos into a shared cache; then a View 1 subset score of a random encoder."""
     import zoo

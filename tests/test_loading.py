@@ -99,6 +99,26 @@ def test_loaded_encoder_carries_its_spec_and_release(tmp_path, encoder):
     assert zoo.encoder_info(zoo.build_encoder("fs-original", input_size=32)).spec.name == "fs-original"
 
 
+def test_a_published_zoo_encoder_keeps_its_spec_and_trains_at_another_size(tmp_path):
+    """Bug: `hub.publish(zoo.build_encoder(...))` wrote no spec, so the loaded encoder carried none and
+    `facezoo train --encoder team/enc --size 64` failed ("carries no facezoo spec")."""
+    from zoo.training import train_pair
+
+    local = str(tmp_path / "hub")
+    enc = zoo.build_encoder("mobilenet-face", weights=None, input_size=32)
+    hub.publish(enc, "team/enc", hub=local)
+    info = zoo.encoder_info(zoo.load_encoder("team/enc", hub=local))
+    assert info.spec is not None and (info.spec.name, info.spec.input_size) == ("mobilenet-face", 32)
+    assert info.manifest["normalization"] == info.spec.normalization
+    assert info.manifest["alignment_template"] == info.spec.alignment
+    assert info.manifest["feature_shape"] == list(enc.output_shape[1:])
+    trainer = train_pair(encoder="team/enc", hub=local, folders={"a": "unused", "b": "unused"},
+                         run_dir=tmp_path / "run", schedule="frozen", size=64, dataset=_Pairs(),
+                         decoder_width=16, build_only=True)
+    assert trainer.model.input_size == 64
+    assert zoo.encoder_info(trainer.model.encoder).spec.family == "mobilenetv3"
+
+
 class _Pairs:
     def __getitem__(self, i):
         x = tuple(np.random.default_rng(i).random((2, 32, 32, 3), dtype=np.float32) for _ in range(2))

@@ -134,6 +134,41 @@ def test_pretrain_cli_publishes_with_evaluation(tmp_path):
 
 
 
+def test_releases_record_the_corpus_not_its_path_and_parent_runs_keep_the_spec(tmp_path):
+    """Bugs: facezoo.json held the publisher's absolute corpus path (corpus.spec), and a `--parent`
+    release lost its spec (the release read meta["encoder"], None for parent runs)."""
+    import shutil
+
+    import hub
+    from zoo.data.corpus import open_corpus
+    from zoo.data.synthetic import SyntheticFaces, write_corpus
+    from zoo.pretrain import PretrainConfig, pretrain
+
+    faces = tmp_path / "faces"
+    write_corpus(faces, SyntheticFaces(6, size=32, seed=0), images_per_identity=3)
+    shutil.copytree(faces, tmp_path / "copy")
+    summary = open_corpus(f"folder:{faces}", aligned=True).summary()
+    assert summary["content_sha256"] == open_corpus(f"folder:{tmp_path / 'copy'}", aligned=True).summary()[
+        "content_sha256"] and (summary["identities"], summary["images"]) == (6, 18)
+    hub_dir = str(tmp_path / "hub")
+    config = PretrainConfig(steps=1, batch_size=4, size=32, chunk=1, decoder_width=16)
+    quiet = dict(aligned=True, holdout=0, eval_steps=0, lfw_eval="none", hub=hub_dir, progress=False,
+                 echo=lambda *_: None)
+    pretrain(config, run_dir=tmp_path / "first", corpus_spec=f"folder:{faces}", publish="team/first", tag="v1",
+             **quiet)
+    pretrain(config, run_dir=tmp_path / "second", corpus_spec=f"folder:{faces}", parent="team/first@v1",
+             publish="team/second", tag="v1", **quiet)
+    for repo in ("team/first", "team/second"):
+        text = (Path(hub.pull(repo, "v1", hub=hub_dir).path) / "facezoo.json").read_text()
+        assert str(tmp_path) not in text, f"{repo}: a local path in facezoo.json"
+        manifest = json.loads(text)
+        assert manifest["corpus"]["content_sha256"] == summary["content_sha256"]
+        assert manifest["corpus"]["images"] == 18 and "spec" not in manifest["corpus"]
+        assert (manifest["spec"]["name"], manifest["spec"]["input_size"]) == ("mobilenet-face", 32), repo
+        assert manifest["normalization"] == manifest["spec"]["normalization"]
+    assert manifest["parent"] == "team/first@v1"
+
+
 def test_pretrain_function_returns_its_result_and_resumes(tmp_path):
     """`zoo.pretrain.pretrain` (the library behind the CLI) returns what it writes to RUN/pretrain.json;
     `resume_pretrain` continues the same run from its saved step; the report lines go to `echo`."""

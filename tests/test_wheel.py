@@ -25,7 +25,7 @@ import hub, zoo
 from zoo.publishing import encoder_metadata
 
 encoder = zoo.build_encoder("mobilenet-face", input_size=32)
-metadata = encoder_metadata(encoder, "mobilenet-face", corpus={"name": "facezoo synthetic faces", "identities": 4},
+metadata = encoder_metadata(encoder, corpus={"name": "facezoo synthetic faces", "identities": 4},
                             training={"recipe": "wheel test", "steps": 0}, metrics={"final_train_loss": 0.5})
 hub.publish(encoder, "team/wheel", hub=sys.argv[1], tag="v1", metadata=metadata)
 snap = hub.pull("team/wheel", "v1", hub=sys.argv[1])

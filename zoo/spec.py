@@ -15,7 +15,7 @@ NORMALIZATIONS = {
     "pixels": (0.0, 1 / 255.0),    # x * 255 (backbones with built-in preprocessing)
 }
 
-ALIGNMENT_TEMPLATE = "facezoo-5pt-v1"
+from fzcore.formats import ALIGNMENT_TEMPLATE, INFO_ATTR  # noqa: E402  (their one home is the shared core)
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,19 @@ class EncoderInfo:
         return {"spec": self.spec.to_dict() if self.spec else None, "repo_id": self.repo_id,
                 "revision": self.revision, "manifest": self.manifest, "path": self.path}
 
+    def release_facts(self, model) -> dict:
+        """What a release's facezoo.json says about `model`, the encoder carrying this info: input size,
+        feature shape, parameters and, with a spec, the spec at the model's size, its normalisation and
+        alignment. `hub.publish` calls this through `fzcore.formats.INFO_ATTR` (so it never imports zoo);
+        `zoo.publishing.encoder_metadata` starts from it."""
+        size = int(model.input_shape[1])
+        facts = {"input_size": size, "feature_shape": [int(d) for d in model.output_shape[1:]],
+                 "input_range": [0.0, 1.0], "parameters": int(model.count_params())}
+        if self.spec is not None:
+            spec = self.spec if self.spec.input_size == size else self.spec.replace(input_size=size)
+            facts.update(spec=spec.to_dict(), normalization=spec.normalization, alignment_template=spec.alignment)
+        return facts
+
     @classmethod
     def from_dict(cls, data: dict | None) -> "EncoderInfo | None":
         if not data:
@@ -125,8 +138,6 @@ class EncoderInfo:
         return cls(spec=spec, repo_id=data.get("repo_id"), revision=data.get("revision"),
                    manifest=dict(data.get("manifest") or {}), path=data.get("path"))
 
-
-INFO_ATTR = "facezoo_info"
 
 
 def spec_from_dict(data) -> EncoderSpec | None:

@@ -4,6 +4,11 @@
 their photos' aligned crops; `align_sources(paths, cache)` runs `zoo.data.extract.extract` (MTCNN and
 the 5-point alignment) on the photos not yet in the cache's alignments file; `default_aligned_cache`
 names one cache per photo set under `$FACEZOO_HOME/aligned/`. `ALIGNED_MARKER` records the crop size.
+
+One rule sizes the crops, `crop_size(size)`: at least `MIN_CROP` px, so a 64 px pretraining and the
+128 px LFW verification share one cache (smaller sizes are downscaled from it, never upscaled). The
+default folder is named by that same size, and a cache whose crops have another size is refused
+(`DataError`), never silently resized.
 """
 from __future__ import annotations
 
@@ -12,15 +17,26 @@ import logging
 import re
 from pathlib import Path
 
+from fzcore.errors import DataError
+from fzcore.paths import facezoo_home
+from zoo.data.alignments import face_records, read_alignments
 from zoo.data.corpora.base import Corpus
 from zoo.data.corpora.files import FileCorpus
 from zoo.data.corpora.tar import TarCorpus
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ALIGNED_MARKER", "ensure_aligned", "default_aligned_cache", "align_sources"]
+__all__ = ["ALIGNED_MARKER", "MIN_CROP", "crop_size", "ensure_aligned", "default_aligned_cache", "align_sources"]
 
 ALIGNED_MARKER = "aligned.json"
+MIN_CROP = 128   # px: the LFW verification's size, so every user of a photo set reads one cache
+
+
+def crop_size(size: int) -> int:
+    """The size of the crops a cache holds for faces wanted at `size` px: max(MIN_CROP, size), checked."""
+    from zoo.data.align import check_size
+
+    return check_size(max(MIN_CROP, int(size)))
 
 
 def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=None, progress=None) -> Corpus:
@@ -62,13 +78,11 @@ def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=
 
 
 def default_aligned_cache(kind: str, root, size: int = 128) -> Path:
-    """`$FACEZOO_HOME/aligned/<kind>-<hash of the photos' root>-<crop px>`: one cache per photo set."""
+    """`$FACEZOO_HOME/aligned/<kind>-<hash of the photos' root>-<crop px>`: one cache per photo set, named by
+    the size of the crops `align_sources` writes into it (`crop_size(size)`)."""
     import hashlib
 
-    from hub.base import facezoo_home
-    from zoo.data.align import check_size
-
-    crop = check_size(max(128, int(size)))
+    crop = crop_size(size)
     key = hashlib.sha256(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:12]
     return facezoo_home() / "aligned" / f"{kind}-{key}-{crop}"
 
@@ -80,21 +94,16 @@ def align_sources(paths, cache_dir, size: int = 128, *, select: str = "largest",
     Photos already in the cache's alignments file are not read again; when all are, MTCNN never starts.
     Prints the share of photos with a face and the speed when it had to extract.
     """
-    from zoo.data.align import check_size
-    from zoo.data.alignments import face_records, read_alignments
     from zoo.data.extract import extract
     from zoo.io import write_json
 
     cache = Path(cache_dir)
-    crop = check_size(max(64, int(size)))
+    crop = crop_size(size)
     marker = cache / ALIGNED_MARKER
-    if marker.exists():
-        made = json.loads(marker.read_text()).get("size")
-        if made and int(made) != crop:
-            log.debug("aligned cache %s holds %s px crops; %s px asked: reusing them (resized)", cache, made, crop)
-            crop = int(made)
+    records = read_alignments(cache)
+    _check_crop_size(cache, crop, records)
     wanted = [Path(p).resolve() for p in paths]
-    done = {Path(r["source"]) for r in read_alignments(cache) if r.get("type") == "done"}
+    done = {Path(r["source"]) for r in records if r.get("type") == "done"}
     todo = [p for p in wanted if p not in done]
     if todo:
         cache.mkdir(parents=True, exist_ok=True)
@@ -113,6 +122,26 @@ def align_sources(paths, cache_dir, size: int = 128, *, select: str = "largest",
         write_json(marker, {"size": crop, "select": select, "photos": len(done | set(wanted)),
                             "last_found_share": round(share, 5)})
     return faces
+
+
+def _check_crop_size(cache: Path, crop: int, records) -> None:
+    """Raise DataError when the cache already holds crops of another size than `crop` (its marker or any
+    face record says so): using them would resize every face, adding a new size would mix two."""
+    made = set()
+    marker = cache / ALIGNED_MARKER
+    if marker.is_file():
+        try:
+            value = json.loads(marker.read_text(encoding="utf-8")).get("size")
+        except (OSError, ValueError):
+            value = None
+        if value:
+            made.add(int(value))
+    made |= {int(r["size"]) for r in face_records(records) if r.get("size")} if records else set()
+    wrong = sorted(made - {crop})
+    if wrong:
+        raise DataError(f"aligned cache {cache} holds {', '.join(map(str, wrong))} px crops, but {crop} px crops "
+                        "belong there (see zoo.data.aligned_cache.crop_size); its faces would be resized. Delete "
+                        "the folder (it is rebuilt from the photos) or pass another cache folder.")
 
 
 def _safe(name: str) -> str:

@@ -27,7 +27,7 @@ The package, by job (every name is importable from `zoo.pretrain`):
     trainer.py       `Pretrainer` (a `zoo.loop.ChunkedLoop`: compile, resume, data parallelism on top),
                      `read_state` (`zoo.runs.read_state`, the one reader for runs of either kind)
     evaluation.py    `evaluate_encoder` (transfer SSIM on held-out identities), `ridge_probe`
-    release.py       `save_encoder`, `release_metadata`
+    release.py       `save_encoder`, `run_encoder_info` (the release metadata: `zoo.publishing.encoder_metadata`)
     job.py           `pretrain`, `resume_pretrain`: the whole job behind `facezoo pretrain` (corpus, model,
                      training, evaluation, release, RUN/pretrain.json), `open_pretrain_corpus`
 
@@ -49,11 +49,11 @@ from zoo.pretrain.evaluation import evaluate_encoder, ridge_probe
 from zoo.pretrain.job import open_pretrain_corpus, pretrain, resume_pretrain
 from zoo.pretrain.model import (HEADS, MAX_BANK, build_conditioned_decoder, build_pretrain_model, find_encoder,
                                 memory_per_identity)
-from zoo.pretrain.release import release_metadata, save_encoder
+from zoo.pretrain.release import run_encoder_info, save_encoder
 from zoo.pretrain.trainer import Pretrainer, read_state
 
 __all__ = ["ALIGNED_CACHE", "CHECKPOINTS", "ENCODER", "HEADS", "LOSSES", "MAX_BANK", "MODEL", "OPTIMIZER", "RESULT",
            "STATE", "PretrainConfig", "Pretrainer", "build_conditioned_decoder", "build_pretrain_model",
            "distribution_scope", "evaluate_encoder", "find_encoder", "memory_per_identity", "open_pretrain_corpus",
-           "pretrain", "read_state", "release_metadata", "resume_pretrain", "ridge_probe", "save_encoder",
+           "pretrain", "read_state", "run_encoder_info", "resume_pretrain", "ridge_probe", "save_encoder",
            "setup_virtual_devices"]

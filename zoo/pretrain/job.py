@@ -120,7 +120,8 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
         meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
                 "encoder": None if parent else encoder, "parent": parent,
                 "corpus": corpus.summary(), "sampler": sampler.describe()}
-        trainer = Pretrainer.create(_builder(config, corpus, encoder, parent, hub), sampler, run_dir, config, meta,
+        build = _builder(config, corpus, encoder, parent, hub, meta)
+        trainer = Pretrainer.create(build, sampler, run_dir, config, meta,
                                     distribute=distribute, callbacks=callbacks)
     memory = memory_per_identity(trainer.model, trainer.model.optimizer)
     echo(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
@@ -150,8 +151,10 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
                    tag=tag, hub=hub, distribute=distribute, echo=echo)
 
 
-def _builder(config, corpus, encoder, parent, hub):
-    """The model builder `Pretrainer.create` calls (inside the distribution scope)."""
+def _builder(config, corpus, encoder, parent, hub, meta):
+    """The model builder `Pretrainer.create` calls (inside the distribution scope). It records the encoder's
+    `EncoderInfo` (the registry spec, or the parent's release) in the run's `meta["encoder_info"]`, so the
+    release of a resumed or parent-started run still carries its spec."""
 
     def build():
         import zoo
@@ -164,6 +167,9 @@ def _builder(config, corpus, encoder, parent, hub):
                                  f"--size {enc.input_shape[1]}.")
         else:
             enc = zoo.build_encoder(encoder, input_size=config.size)
+        info = zoo.encoder_info(enc)
+        if info is not None:
+            meta["encoder_info"] = info.to_dict()
         return build_pretrain_model(enc, corpus.num_identities, heads=config.heads, size=config.size,
                                     code_dim=config.code_dim, film_scales=config.film_scales,
                                     decoder_width=config.decoder_width, inter=config.inter,
@@ -179,7 +185,8 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
 
     from zoo.io import write_json
     from zoo.pretrain.evaluation import evaluate_encoder
-    from zoo.pretrain.release import release_metadata, save_encoder
+    from zoo.pretrain.release import run_encoder_info, save_encoder
+    from zoo.publishing import encoder_metadata
 
     save_encoder(encoder, run_dir / ENCODER)
     metrics = {}
@@ -207,11 +214,13 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
               "backend": keras.backend.backend(), "distribute": distribute}
     if publish:
         import hub as hublib
-        metadata = release_metadata(
-            encoder, encoder_name=meta.get("encoder"), corpus_summary=meta["corpus"], config=config,
+        metadata = encoder_metadata(
+            encoder, info=run_encoder_info(encoder, meta, config.size), corpus=meta["corpus"],
             metrics={**metrics, "final_train_loss": result["final_loss"] or float("nan")}, parent=meta.get("parent"),
-            extra_training={"holdout_identities": holdout, "identity_heads": config.heads,
-                            "bytes_per_identity": memory["total_bytes"], "backend": keras.backend.backend()})
+            training={"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
+                      "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
+                      "holdout_identities": holdout, "identity_heads": config.heads,
+                      "bytes_per_identity": memory["total_bytes"]})
         release = hublib.publish(encoder, publish, tag=tag, hub=hub, metadata=metadata,
                                   message=f"facezoo pretrain: {state['step']} steps on {meta['corpus']['name']}")
         result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}

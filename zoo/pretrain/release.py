@@ -1,15 +1,13 @@
-"""What a pretraining run hands on: the encoder saved alone, and the `facezoo.json` metadata of its release.
+"""What a pretraining run hands on: the encoder saved alone, and the `EncoderInfo` its release records.
+
+The release's `facezoo.json` comes from the one builder, `zoo.publishing.encoder_metadata`, which reads
+the `EncoderInfo` that `run_encoder_info` finds here.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import numpy as np
-
-from zoo.pretrain.config import PretrainConfig
-
-__all__ = ["release_metadata", "save_encoder"]
+__all__ = ["run_encoder_info", "save_encoder"]
 
 
 def save_encoder(encoder, path) -> Path:
@@ -20,27 +18,18 @@ def save_encoder(encoder, path) -> Path:
     return Path(path)
 
 
-def release_metadata(encoder, *, encoder_name: str | None, corpus_summary: dict, config: PretrainConfig,
-                     metrics: dict, parent: str | None, extra_training: dict | None = None) -> dict:
-    """The `facezoo.json` metadata of a pretrained encoder release."""
-    from zoo.data.align import TEMPLATE_NAME
-    spec = None
-    if encoder_name:
-        from zoo.registry import get_spec
-        try:
-            spec = dataclasses.replace(get_spec(encoder_name), input_size=config.size).to_dict()
-        except Exception:  # noqa: BLE001 - a non-registry encoder has no spec
-            spec = None
-    return {
-        **({"spec": spec} if spec else {}),
-        "input_size": int(encoder.input_shape[1]),
-        "normalization": (spec or {}).get("normalization", "unit"),
-        "alignment_template": TEMPLATE_NAME,
-        "corpus": corpus_summary,
-        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-                    and np.isfinite(v)},
-        "parent": parent,
-        "training": {"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
-                     "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
-                     **(extra_training or {})},
-    }
+def run_encoder_info(encoder, meta: dict, size: int):
+    """The `EncoderInfo` of a pretraining run's encoder: the one it carries (built or loaded in this
+    process), else the one the run recorded when it built the model (`meta["encoder_info"]`: a resumed
+    run, a `--parent` run), else, for runs from before that record, the registry spec its `meta["encoder"]`
+    names. Its spec is at the run's `size`; None for a run of a foreign encoder."""
+    from zoo.registry import get_spec, is_registered
+    from zoo.spec import EncoderInfo, encoder_info
+
+    info = encoder_info(encoder) or EncoderInfo.from_dict(meta.get("encoder_info"))
+    if info is None and meta.get("encoder") and is_registered(meta["encoder"]):
+        info = EncoderInfo(spec=get_spec(meta["encoder"]))
+    if info is not None and info.spec is not None and info.spec.input_size != int(size):
+        info = EncoderInfo(spec=info.spec.replace(input_size=int(size)), repo_id=info.repo_id,
+                           revision=info.revision, manifest=info.manifest, path=info.path)
+    return info

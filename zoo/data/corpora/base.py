@@ -63,9 +63,26 @@ class Corpus:
         return None
 
     def summary(self) -> dict:
-        """Facts for a release's `facezoo.json`: kind, identity and image counts, resolution."""
-        return {"name": self.name, "kind": self.kind, "spec": self.spec, "identities": self.num_identities,
-                "images": self.image_count(), "resolution": self.resolution(), "aligned": self.aligned}
+        """Facts for a release's `facezoo.json`: name, kind, identity and image counts, resolution and a
+        content hash (`content_sha256`). Never a local path: the spec (`lfw:/home/me/lfw`) stays in the run
+        folder, which is the publisher's own; a release says what the data was, not where it lay."""
+        return {"name": self.name, "kind": self.kind, "identities": self.num_identities,
+                "images": self.image_count(), "resolution": self.resolution(), "aligned": self.aligned,
+                "content_sha256": self.content_sha256()}
+
+    def content_lines(self):
+        """What the corpus holds, one line each, free of where it lies (hashed by `content_sha256`); a
+        kind with files lists them (`FileCorpus`), the base lists its identities."""
+        return iter(self.identities)
+
+    def content_sha256(self) -> str:
+        """sha256 of `content_lines()`: two copies of the same photos in different folders hash alike."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for line in self.content_lines():
+            h.update(str(line).encode("utf-8", "surrogateescape") + b"\n")
+        return h.hexdigest()
 
     @property
     def name(self) -> str:

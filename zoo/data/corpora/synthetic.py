@@ -66,6 +66,10 @@ class SyntheticCorpus(Corpus):
     def summary(self):
         return {**super().summary(), "images": "unbounded (rendered on the fly)", "seed": self.seed}
 
+    def content_lines(self):
+        """The generator's identity count and seed say every face it renders."""
+        yield f"synthetic\t{self.num}\t{self.seed}"
+
 
 class _LazyNames:
     """A read-only list of `fn(i)` for i < n, without building n strings up front."""

@@ -131,6 +131,13 @@ class TarCorpus(Corpus):
     def image_count(self):
         return int(sum(self.counts.values()))
 
+    def content_lines(self):
+        """Each shard as `file name, byte size`, then each identity with its image count."""
+        for shard in self.shards:
+            yield f"{os.path.basename(shard)}\t{os.path.getsize(shard)}"
+        for name in self.identities:
+            yield f"{name}\t{self.counts[name]}"
+
     def iter_faces(self, size: int, *, allowed=None, shard_order=None):
         """Stream (identity index, aligned face uint8) over the shards, skipping unreadable images."""
         allowed = None if allowed is None else set(int(i) for i in allowed)

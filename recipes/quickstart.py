@@ -260,21 +260,20 @@ def _extract_all(out: Path, names: list[str], size: int, images: int, *, select:
 
 
 def _resume(run_dir: Path, folders: dict, args):
-    """The trainer of an earlier quickstart's run in `run_dir`, or None when there is none yet."""
+    """The trainer of an earlier quickstart's run in `run_dir` (`zoo.training.resume_pair`, as any user
+    resumes: the saved data stream, confirmed against this quickstart's folders, size, batch and seed),
+    or None when there is none yet."""
     from zoo import runs
-    from zoo.data.dataset import FaceDataset
-    from zoo.training import SwapTrainer
+    from zoo.errors import RunError
+    from zoo.training import resume_pair
 
     if not (run_dir / runs.STATE).exists():
         return None
-    state = runs.read_state(run_dir)
-    if state.get("input_size") != args.size or sorted(state.get("identities", [])) != sorted(folders):
-        raise UserError(f"{run_dir} holds a run at {state.get('input_size')} px on identities "
-                        f"{state.get('identities')}, not this quickstart's ({args.size} px, {sorted(folders)}). "
-                        f"Pass another --out, or delete {run_dir}.")
-    dataset = FaceDataset([str(folders[k]) for k in state["identities"]], batch_size=args.batch_size,
-                          size=args.size, seed=args.seed)
-    trainer = SwapTrainer.resume(run_dir, dataset)
+    try:
+        trainer = resume_pair(run_dir, folders=folders, size=args.size, batch_size=args.batch_size, seed=args.seed)
+    except RunError as exc:
+        raise UserError(f"{run_dir} holds an earlier quickstart's run with other settings than this one's: {exc} "
+                        f"Pass another --out, or delete {run_dir}.") from None
     _say(f"   resuming {run_dir} at step {trainer.step} (an earlier quickstart wrote it)")
     return trainer
 

@@ -53,12 +53,13 @@ def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
 
 
 def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
-                folders: dict | None = None, workers: int = 1, callbacks=None) -> SwapTrainer:
+                folders: dict | None = None, size: int | None = None, workers: int = 1,
+                callbacks=None) -> SwapTrainer:
     """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
 
     The data stream is rebuilt from the run's saved face folders, batch size, seed and size, so the
     resumed run sees exactly the batches it would have seen without the interruption. `batch_size`,
-    `seed` and `folders` may be passed only to confirm the saved values: a different value is a
+    `seed`, `folders` and `size` may be passed only to confirm the saved values: a different value is a
     `RunError` naming both, raised before anything is loaded. `steps` sets the new total.
     """
     from zoo.errors import RunError
@@ -70,6 +71,10 @@ def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = N
     if missing or not saved_folders:
         raise RunError(f"Run {run_dir} does not record its data stream ({', '.join(missing) or 'folders'} "
                        "missing from state.json meta), so it cannot be resumed exactly. Start a new run.")
+    if size is not None and int(size) != int(state["input_size"]):
+        raise RunError(f"Run {run_dir} trains at {state['input_size']} px, but --size {size} was given: a resumed "
+                       f"run keeps its size. Drop --size (or pass {state['input_size']}), or start a new run "
+                       "in another folder.")
     for key, asked in (("batch_size", batch_size), ("seed", seed)):
         if asked is not None and int(asked) != int(meta[key]):
             flag = "--" + key.replace("_", "-")

@@ -36,37 +36,10 @@ def isolated_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-# --- time-to-quality records (zoo.bench.evidence schema) for the evidence, card and report tests ---------------
-
-def _ttq_curve(values, every=10):
-    return [{"step": i * every, "ssim": v, "psnr": 10 + v, "swap_b": v, "swap_contrast": v - 0.5, "seconds": i * 2.0}
-            for i, v in enumerate(values)]
-
-
-def _ttq_records():
-    from zoo.bench import evidence
-
-    recs = []
-    for seed in (0, 1):
-        recs.append({"arm": "scratch", "seed": seed, "schedule": "all", "curve": _ttq_curve([0.2, 0.3, 0.5, 0.6]),
-                     "final_ssim": 0.6, "final_psnr": 10.6, "final_swap_b": 0.6, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "all", "reason": "start"}],
-                     "config": evidence.BenchConfig(steps=30, eval_every=10, seeds=(0, 1)).to_dict(),
-                     "probe_accuracy": 1.0, "total_seconds": 60})
-        recs.append({"arm": "staged-steps", "seed": seed, "schedule": "frozen; all@10",
-                     "curve": _ttq_curve([0.2, 0.6, 0.65, 0.7 + 0.01 * seed]), "final_ssim": 0.7 + 0.01 * seed,
-                     "final_psnr": 10.7, "final_swap_b": 0.9, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "none", "reason": "start"},
-                                {"step": 10, "trainable": "all", "reason": "step"}],
-                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
-        recs.append({"arm": "frozen", "seed": seed, "schedule": "frozen", "curve": _ttq_curve([0.2, 0.25, 0.3, 0.35]),
-                     "final_ssim": 0.35, "final_psnr": 10.35, "final_swap_b": 0.1, "steps_to_threshold": None,
-                     "stages": [{"step": 0, "trainable": "none", "reason": "start"}],
-                     "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
-    return evidence.apply_threshold(recs, 0.95)
-
+# --- time-to-quality records: the builder lives in tests/_support.py (shared helpers, imported by name) ---
 
 @pytest.fixture
 def ttq_records():
     """A builder of small time-to-quality records: scratch, staged-steps and frozen arms over 2 seeds."""
-    return _ttq_records
+    from _support import ttq_records
+    return ttq_records

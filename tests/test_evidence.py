@@ -39,8 +39,8 @@ def test_identity_probe_tells_two_identities_apart():
 
 
 def test_steps_to_threshold_and_apply_threshold(ttq_records):
-    from conftest import _ttq_curve
-    curve = _ttq_curve([0.1, 0.4, 0.8])
+    from _support import ttq_curve
+    curve = ttq_curve([0.1, 0.4, 0.8])
     assert evidence.steps_to_threshold(curve, 0.4) == (10, 2.0)
     assert evidence.steps_to_threshold(curve, 0.9) == (None, None)
     recs = ttq_records()

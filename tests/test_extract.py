@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from test_images import make_bad_files
+from _support import make_bad_files
 from zoo.data import align
 from zoo.data.extract import ALIGNMENTS_FILE, DELAY_ENV, extract, face_records, read_alignments
 

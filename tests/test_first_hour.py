@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_training import _face_folders  # noqa: E402  (the same synthetic face folders)
+from _support import face_folders  # noqa: E402  (the same synthetic face folders)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def _start_and_wait_for_compile(cmd):
 def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
     """SIGINT while the first step compiles: stop after that step, save, exit 130 with the resume
     command; then --resume continues from the saved step (issue 19, Broken 2)."""
-    folders = _face_folders(tmp_path / "faces", images=8)
+    folders = face_folders(tmp_path / "faces", images=8)
     run = tmp_path / "run"
     proc, seen = _start_and_wait_for_compile(_train_cmd(folders, run))
     proc.send_signal(signal.SIGINT)
@@ -71,7 +71,7 @@ def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_second_ctrl_c_exits_at_once_without_corrupting(tmp_path):
     """Two SIGINTs during the first compile: exit 130 at once; whatever is in the run folder is whole."""
-    folders = _face_folders(tmp_path / "faces", images=4)
+    folders = face_folders(tmp_path / "faces", images=4)
     run = tmp_path / "run"
     proc, seen = _start_and_wait_for_compile(_train_cmd(folders, run))
     proc.send_signal(signal.SIGINT)

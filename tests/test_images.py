@@ -1,7 +1,4 @@
 """Robust image reading: each kind of bad file gives its reason or is converted (no TensorFlow)."""
-import struct
-import zlib
-
 import cv2
 import numpy as np
 import pytest
@@ -10,49 +7,7 @@ from zoo.data import images
 from zoo.data.images import SkipReason, read_image, write_image
 from zoo.errors import DataError
 
-
-def exif_segment(orientation: int) -> bytes:
-    """A minimal JPEG APP1 EXIF segment holding only the orientation tag."""
-    tiff = (b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">H", 1)
-            + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0))
-    payload = b"Exif\x00\x00" + tiff
-    return b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-
-
-def huge_png_header(w=20000, h=20000) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00\x00\x00\x00IEND\xaeB`\x82"
-
-
-def huge_jpeg_header(w=20000, h=20000) -> bytes:
-    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, h, w, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
-    return b"\xff\xd8" + sof + b"\xff\xd9"
-
-
-def make_bad_files(folder, rgb):
-    """Write one file of every awkward kind; return {name: expected reason or None (readable)}."""
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    png = cv2.imencode(".png", bgr)[1].tobytes()
-    jpg = cv2.imencode(".jpg", bgr)[1].tobytes()
-    # Stored turned 90 degrees clockwise; EXIF orientation 8 tells viewers to turn it back.
-    jpg_cw = cv2.imencode(".jpg", np.ascontiguousarray(np.rot90(bgr, -1)))[1].tobytes()
-    files = {
-        "zero.png": (b"", "zero-byte"),
-        "trunc.png": (png[: len(png) // 2], "truncated"),
-        "trunc.jpg": (jpg[: len(jpg) // 2], "truncated"),
-        "text.jpg": (b"this is not a picture\n" * 20, "not-an-image"),
-        "huge.png": (huge_png_header(), "too-large"),
-        "huge.jpg": (huge_jpeg_header(), "too-large"),
-        "grey.png": (cv2.imencode(".png", cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))[1].tobytes(), None),
-        "deep16.png": (cv2.imencode(".png", bgr.astype(np.uint16) * 257)[1].tobytes(), None),
-        "rgba.png": (cv2.imencode(".png", np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]))[1]
-                     .tobytes(), None),
-        "rotated.jpg": (jpg_cw[:2] + exif_segment(8) + jpg_cw[2:], None),  # stored sideways, shown upright
-    }
-    for name, (data, _) in files.items():
-        (folder / name).write_bytes(data)
-    return {name: reason for name, (_, reason) in files.items()}
+from _support import make_bad_files
 
 
 @pytest.fixture

@@ -91,14 +91,19 @@ def test_callbacks_run_and_checkpoints_go_through_the_one_writer(kind, tmp_path,
 
 
 def test_one_state_reader_for_both_kinds(tmp_path):
-    """`zoo.pretrain.read_state` is `zoo.runs.read_state`; a folder without a run says so, for either kind."""
+    """`zoo.pretrain.read_state` and `zoo.runs.read_state` read a run's state.json alike, and a folder
+    without a run says so by name, for either kind."""
     from zoo import pretrain, runs
     from zoo.errors import FacezooError, MissingFileError
 
-    assert pretrain.read_state is runs.read_state
-    with pytest.raises(MissingFileError, match="nothing to resume") as info:
-        pretrain.read_state(tmp_path)
-    assert isinstance(info.value, FacezooError) and str(tmp_path) in str(info.value)
+    for reader in (pretrain.read_state, runs.read_state):
+        with pytest.raises(MissingFileError, match="nothing to resume") as info:
+            reader(tmp_path)
+        assert isinstance(info.value, FacezooError) and str(tmp_path) in str(info.value)
+    state = {"step": 3, "checkpoint": "checkpoints/step-00000003", "meta": {"corpus_spec": "synthetic:4"}}
+    (tmp_path / runs.STATE).write_text(json.dumps(state))
+    assert pretrain.read_state(tmp_path) == runs.read_state(tmp_path) == state
+    assert runs.checkpoint_dir(tmp_path) == tmp_path / "checkpoints" / "step-00000003"
 
 
 def test_loop_config_is_the_base_of_both_configs():

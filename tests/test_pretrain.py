@@ -11,18 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _support import load_benchmark, tiny_encoder
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tiny_encoder(size=32):
-    """A BatchNorm-free conv encoder: exact data-parallel equivalence needs no per-replica statistics."""
-    import keras
-    from keras import layers
-    inp = keras.Input((size, size, 3), name="face")
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c1")(inp)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c2")(x)
-    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="c3")(x)
-    return keras.Model(inp, x, name="tiny_encoder")
 
 
 def test_ridge_probe_separates_classes():
@@ -87,7 +78,7 @@ def test_bank_head_selects_each_identity():
     import zoo
     from zoo.pretrain import MAX_BANK, build_pretrain_model, memory_per_identity
 
-    encoder = _tiny_encoder(32)
+    encoder = tiny_encoder(32)
     model = build_pretrain_model(encoder, 3, heads="bank", size=32, decoder_width=16, inter="conv",
                                  inter_channels=16)
     x = np.random.default_rng(0).random((3, 32, 32, 3)).astype("float32")
@@ -199,16 +190,14 @@ def test_pretrain_function_returns_its_result_and_resumes(tmp_path):
 
 
 _DP_SCRIPT = textwrap.dedent("""
-    import json, os, sys
-    sys.path.insert(0, {root!r})
+    import json, os
     from zoo.pretrain import setup_virtual_devices
     setup_virtual_devices(2)
     import keras
     import numpy as np
     from zoo.data.corpus import open_corpus
     from zoo.pretrain import PretrainConfig, Pretrainer, build_pretrain_model, distribution_scope
-    sys.path.insert(0, {tests!r})
-    from test_pretrain import _tiny_encoder
+    from _support import tiny_encoder
 
     corpus = open_corpus("synthetic:20")
     out = {{}}
@@ -216,7 +205,7 @@ _DP_SCRIPT = textwrap.dedent("""
         keras.utils.set_random_seed(0)
         config = PretrainConfig(steps=4, batch_size=8, size=32, chunk=1, checkpoint_every=100,
                                 learning_rate=1e-3, decoder_width=16)
-        build = lambda: build_pretrain_model(_tiny_encoder(32), 20, size=32, decoder_width=16, inter="conv",
+        build = lambda: build_pretrain_model(tiny_encoder(32), 20, size=32, decoder_width=16, inter="conv",
                                              inter_channels=16)
         with distribution_scope(mode) as replicas:
             pass
@@ -230,8 +219,9 @@ _DP_SCRIPT = textwrap.dedent("""
 
 def _run_dp(tmp_path, backend):
     script = tmp_path / "dp.py"
-    script.write_text(_DP_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), tmp=str(tmp_path)))
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    script.write_text(_DP_SCRIPT.format(tmp=str(tmp_path)))
+    path = os.pathsep.join([str(ROOT), str(ROOT / "tests")])   # the library, and tests/_support for the encoder
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": path}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
@@ -290,12 +280,10 @@ def test_killed_pretrain_resumes(tmp_path):
 def test_identity_scaling_classify_objective_trains_the_encoder_in_place():
     """The flat-curve diagnostic: a softmax over identities on pooled features updates the encoder itself
     (the object then scored), on the same sampler as pretraining, with a finite loss per step."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from identity_scaling import train_classifier
-
+    train_classifier = load_benchmark("identity_scaling").train_classifier
     from zoo.data.corpus import open_corpus
 
-    encoder = _tiny_encoder(32)
+    encoder = tiny_encoder(32)
     before = [w.copy() for w in encoder.get_weights()]
     sampler = open_corpus("synthetic:4:seed=0").sampler(8, 32, seed=0)
     losses, seconds = train_classifier(encoder, sampler, 4, 4, 1e-3)

@@ -39,9 +39,9 @@ def quickstart_like(tmp_path_factory):
                "pretrain": {"steps": 60, "identities": 2},
                "pair": {"steps": 20, "stages": [{"step": 0, "trainable": "none", "reason": "start"},
                                                 {"step": 10, "trainable": "all", "reason": "step"}]}}
-    from conftest import _ttq_records
+    from _support import ttq_records
     from zoo.bench import evidence
-    results = evidence.write_results(_ttq_records(), out / "results" / "time_to_quality")
+    results = evidence.write_results(ttq_records(), out / "results" / "time_to_quality")
     html_path = report.write_report(out, summary, model=model, corpus_dir=out / "corpus",
                                     pair_ids=("id00002", "id00003"), pair_run=pair, evidence_json=results["json"])
     return out, html_path

@@ -158,6 +158,12 @@ def test_releases_record_the_corpus_not_its_path_and_parent_runs_keep_the_spec(t
         assert (manifest["spec"]["name"], manifest["spec"]["input_size"]) == ("mobilenet-face", 32), repo
         assert manifest["normalization"] == manifest["spec"]["normalization"]
     assert manifest["parent"] == "team/first@v1"
+    # The run records the encoder's facts, so a resumed run's release (no encoder object carrying them) keeps them.
+    saved = json.loads((tmp_path / "second" / "state.json").read_text())["meta"]["encoder_info"]
+    assert saved["spec"]["name"] == "mobilenet-face" and saved["repo_id"] == "team/first"
+    from zoo.pretrain import run_encoder_info
+    resumed = run_encoder_info(object(), {"encoder": None, "encoder_info": saved}, 48)   # a model from disk
+    assert (resumed.spec.name, resumed.spec.input_size, resumed.repo_id) == ("mobilenet-face", 48, "team/first")
 
 
 def test_pretrain_function_returns_its_result_and_resumes(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import hub
 from hub.constants import ENV_TEST_PAUSE, PAUSE_MARKER
 from hub.local import LocalHub
-from test_hub_support import ROOT, TOKEN, free_port, served, subprocess_env, tiny_keras  # noqa: F401
+from test_hub_support import ROOT, TOKEN, free_port, subprocess_env
 
 
 def _start_paused(code: str, point: str, **env) -> subprocess.Popen:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hub
-from test_hub_support import TOKEN, Server, tiny_keras  # noqa: F401
+from test_hub_support import TOKEN, Server
 
 AUTH = f"Authorization: Bearer {TOKEN}\r\n"
 MAX_BODY = 1 << 20

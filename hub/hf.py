@@ -99,6 +99,16 @@ class HfHub(Hub):
     def offline() -> bool:
         return _truthy("HF_HUB_OFFLINE")
 
+    def _known_refs(self, repo_id: str) -> str:
+        """' Releases: v1, v2; branches: main.' for a message (like the local hub's), or '' if unknown."""
+        try:
+            refs = self._api().list_repo_refs(repo_id)
+        except Exception:      # only a hint for a message: the error being reported is the one that counts
+            return ""
+        tags = sorted(t.name for t in refs.tags) or ["(no releases yet)"]
+        heads = sorted(b.name for b in refs.branches if not b.name.startswith(STAGING_PREFIX)) or ["(none)"]
+        return f" Releases: {', '.join(tags)}; branches: {', '.join(heads)}."
+
     @contextlib.contextmanager
     def _errors(self, repo_id: str, revision: str | None, action: str):
         """Translate huggingface_hub / httpx errors into facezoo errors naming repo@revision."""
@@ -111,7 +121,7 @@ class HfHub(Hub):
             raise
         except hf_errors.RevisionNotFoundError:
             raise RevisionNotFoundError(f"{where}: no such tag, branch or commit on the {self.description} "
-                                        f"(while trying to {action}).") from None
+                                        f"(while trying to {action}).{self._known_refs(repo_id)}") from None
         except hf_errors.RepositoryNotFoundError as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (401, 403):

@@ -1,0 +1,96 @@
+"""Issue 29 (hub, round two) findings outside the hostile-endpoint suite: R2 (hex-like ref names), W1/W2 (a
+folder in the working directory never shadows a release), and issue 31's missing-tag message."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import hub
+import zoo
+from hub.local import LocalHub
+from test_hub_support import TOKEN
+
+
+@pytest.mark.parametrize("name", ["A" * 40, "a" * 39, "b" * 41, "1234567", "deadbeef0123", "F" * 64,
+                                  "AbC1234"])
+def test_r2_hex_like_branch_and_tag_names_are_refused(name, tmp_path, tiny_keras, isolated_home):
+    root = tmp_path / "hubdir"
+    rel = hub.publish(tiny_keras, "team/enc", tag="v1", hub=str(root))
+    local = LocalHub(root)
+    with pytest.raises(ValueError, match="7-64"):
+        local.create_branch("team/enc", name, revision=rel.revision)
+    with pytest.raises(ValueError, match="7-64"):
+        local.create_tag("team/enc", name, revision=rel.revision)
+    assert set(local.refs("team/enc")["heads"]) == {"main"}
+
+
+def test_r2_short_or_non_hex_names_are_still_fine(tmp_path, tiny_keras, isolated_home):
+    root = tmp_path / "hubdir"
+    rel = hub.publish(tiny_keras, "team/enc", tag="v1", hub=str(root))
+    local = LocalHub(root)
+    for name in ("abcdef", "v1234567", "release-deadbeef", "g" * 40):
+        local.create_branch("team/enc", name, revision=rel.revision)
+
+
+def test_r2_a_commit_prefix_branch_is_refused_through_the_server(served, tiny_keras, isolated_home, monkeypatch):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    rel = hub.publish(tiny_keras, "team/r2", tag="v1", hub=served.url)
+    api = HfApi(endpoint=served.url, token=TOKEN)
+    for name in (rel.revision.upper(), rel.revision[:7], rel.revision[:12], rel.revision[:39]):
+        with pytest.raises(HfHubHTTPError):
+            api.create_branch("team/r2", branch=name, revision=rel.revision)
+        with pytest.raises(HfHubHTTPError):
+            api.create_tag("team/r2", tag=name, revision=rel.revision)
+    assert {b.name for b in api.list_repo_refs("team/r2").branches} == {"main"}
+
+
+def test_w1_w2_a_folder_in_the_working_directory_never_shadows_a_release(tmp_path, tiny_keras, isolated_home,
+                                                                        monkeypatch):
+    root = tmp_path / "hubdir"
+    real = hub.publish(tiny_keras, "team/enc", tag="v1", hub=str(root))
+    # an attacker's (or a stale) release folder named like the repository and like a catalogue entry
+    other = hub.publish(tiny_keras, "evil/enc", hub=str(root), metadata={"evil": True})
+    snap = hub.pull("evil/enc", other.revision, hub=str(root))
+    work = tmp_path / "work"
+    shutil.copytree(snap.path, work / "team" / "enc")
+    shutil.copytree(snap.path, work / "effnet-face-v2")
+    monkeypatch.chdir(work)
+    model = zoo.load_encoder("team/enc", hub=str(root))
+    info = zoo.encoder_info(model)
+    assert info.repo_id == "team/enc" and info.revision == real.revision and "evil" not in info.manifest
+    with pytest.raises(zoo.errors.NotPublishedError):      # the registry name goes to the hub, not the folder
+        zoo.load_encoder("effnet-face-v2", hub=str(tmp_path / "empty-hub"))
+    # explicit spellings of the same folder are paths
+    from pathlib import Path
+    for explicit in ("./team/enc", Path("team/enc"), str(work / "team" / "enc")):
+        assert zoo.encoder_info(zoo.load_encoder(explicit)).manifest.get("evil") is True
+
+
+def test_w1_only_explicit_spellings_are_paths():
+    from pathlib import Path
+    from zoo.loading import _is_path
+    for ref in ("./x", "../x", "/x", "~/x", "x.keras", "dir/x.keras", Path("x")):
+        assert _is_path(ref), ref
+    for ref in ("team/enc", "effnet-face-v2", "effnet-face-v2@v1", "team/enc@main"):
+        assert not _is_path(ref), ref
+
+
+def test_issue31_a_missing_tag_of_an_existing_repo_names_the_tags(tmp_path, tiny_keras, isolated_home):
+    root = str(tmp_path / "hubdir")
+    hub.publish(tiny_keras, zoo.get_spec("effnet-face-v2").repo_id, tag="v1", hub=root)
+    with pytest.raises(hub.RevisionNotFoundError) as info:
+        zoo.load_encoder("effnet-face-v2@v9", hub=root)
+    text = str(info.value)
+    assert "v9" in text and "v1" in text and "main" in text and "facezoo pretrain" not in text
+
+
+def test_issue31_a_missing_tag_on_a_served_hub_names_the_tags(served, tiny_keras, isolated_home, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    hub.publish(tiny_keras, "team/tags31", tag="v1", hub=served.url)
+    with pytest.raises(hub.RevisionNotFoundError) as info:
+        zoo.load_encoder("team/tags31@v9", hub=served.url)
+    text = str(info.value)
+    assert "v9" in text and "Releases: v1" in text and "branches: main" in text

@@ -53,6 +53,7 @@ from zoo.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+STALE_TEMP_SECONDS = 3600          # a blob temp file untouched this long belongs to a killed upload
 
 
 def commit_id(parent: str | None, files: dict, message: str) -> str:
@@ -74,8 +75,31 @@ class LocalHub(Hub):
 
     # ---- repositories -------------------------------------------------------------------------
     def repo_dir(self, repo_id: str) -> Path:
+        """The repository's folder; HubError if it, or its objects/commits/refs, really lie outside the root
+        (a symlinked repository or `objects/` folder would be read and written through: issue 29)."""
         ns, name = check_repo_id(repo_id).split("/")
-        return self.root / "models" / ns / name
+        repo = self.root / "models" / ns / name
+        for path in (repo, repo / "objects", repo / "commits", repo / "refs.json"):
+            if os.path.lexists(path) and not Path(os.path.realpath(path)).is_relative_to(self.root):
+                raise HubError(f"Repository {repo_id} on the {self.description}: {path} leads outside the hub "
+                               f"folder (to {os.path.realpath(path)}); refusing to read or write through it. "
+                               "Replace the link with the folder itself.")
+        return repo
+
+    def sweep_stale_temp_files(self, repo_id: str | None = None, max_age: float = STALE_TEMP_SECONDS) -> int:
+        """Remove `.blob.*.tmp` files untouched for `max_age` seconds (left by a killed upload), in one
+        repository or all of them; a live upload writes its temp file often, so it is never swept.
+        Returns how many were removed."""
+        import time
+        repos = [self.repo_dir(repo_id)] if repo_id else [p.parent for p in (self.root / "models").glob("*/*/objects")]
+        removed, now = 0, time.time()
+        for repo in repos:
+            for tmp in (repo / "objects").glob(".blob.*.tmp"):
+                with contextlib.suppress(OSError):
+                    if now - tmp.stat().st_mtime > max_age:
+                        tmp.unlink()
+                        removed += 1
+        return removed
 
     def repo_exists(self, repo_id: str) -> bool:
         return (self.repo_dir(repo_id) / "commits").is_dir()
@@ -245,6 +269,7 @@ class LocalHub(Hub):
             if not self.repo_exists(repo_id):
                 raise NotPublishedError(f"Repository {repo_id} does not exist on the {self.description}; "
                                         "create it first.")
+            self.sweep_stale_temp_files(repo_id)
             refs = self.refs(repo_id)
             if branch in refs["tags"]:
                 raise HubError(f"{ref(repo_id, branch)} is a tag, not a branch: commits go on branches "

@@ -84,6 +84,7 @@ _HOST_RE = re.compile(r"\A[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 DEFAULT_MAX_BODY = 64 << 20        # API bodies (JSON, NDJSON commits whose small files travel inline)
 DEFAULT_MAX_FILE = 64 << 30        # one LFS object, streamed to disk
 DEFAULT_IDLE_TIMEOUT = 30.0        # seconds for the request headers, and between two pieces of a body
+XET_CAS_PATH = "xet-not-supported-set-HF_HUB_DISABLE_XET=1"
 XET_MESSAGE = ("This hub (facezoo hub serve) has no Xet storage: set HF_HUB_DISABLE_XET=1 in the uploading "
                "client's environment (huggingface_hub then uploads through LFS, which this hub takes).")
 
@@ -127,10 +128,10 @@ class HubApp(LfsUploadMixin):
         self._secret = secrets.token_bytes(32)
         self._routes = {
             "GET": [self._whoami, self._refs, self._tree, self._info, self._resolve, self._xet_token],
-            "HEAD": [self._resolve],
-            "POST": [self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
+            "HEAD": [self._resolve, self._xet_token],
+            "POST": [self._xet_token, self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
                      self._branch, self._lfs_batch, self._lfs_verify],
-            "PUT": [self._lfs_put],
+            "PUT": [self._lfs_put, self._xet_token],
             "DELETE": [self._branch],
         }
 
@@ -363,15 +364,24 @@ class HubApp(LfsUploadMixin):
         return StreamingResponse(file_chunks(blob, start, length), status, headers)
 
     async def _xet_token(self, req):
-        """GET /api/models/{repo}/xet-{read,write}-token/{rev}: this hub has no Xet storage.
+        """The Xet token routes (`/api/models/{repo}/xet-{read,write}-token/{rev}`) and the "CAS" they name.
 
-        huggingface_hub >= 1.0 with `hf_xet` installed uploads binary files only through Xet, with no
-        fallback to LFS; the answer tells its user what to set so that it uses the LFS path instead."""
+        This hub has no Xet storage. huggingface_hub >= 1.0 with `hf_xet` installed uploads binary files
+        only through Xet, with no fallback to LFS, and `hf_xet` shows only the status and URL of a refused
+        request, not its message. So the token answer names a CAS URL on this hub that spells out what to
+        do (`.../xet-not-supported-set-HF_HUB_DISABLE_XET=1`), and every request there is refused (400).
+        """
         p = req.parts
+        if p and p[0] == XET_CAS_PATH:
+            raise HttpError(400, XET_MESSAGE, "XetNotSupported")
         if len(p) < 6 or p[:2] != ["api", "models"] or p[4] not in ("xet-write-token", "xet-read-token"):
             return None
         self._auth(req, write=p[4] == "xet-write-token")
-        raise HttpError(501, XET_MESSAGE, "XetNotSupported")
+        await self._repo(p[2], p[3])
+        cas, expires = f"{self._base_url(req)}/{XET_CAS_PATH}", int(time.time()) + 600
+        return self._json({"casUrl": cas, "accessToken": "xet-not-supported", "exp": expires},
+                          headers={"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": "xet-not-supported",
+                                   "X-Xet-Token-Expiration": str(expires), "X-Error-Message": XET_MESSAGE})
 
     # ---- writes -------------------------------------------------------------------------------
     async def _create_repo(self, req):

@@ -94,3 +94,52 @@ def test_issue31_a_missing_tag_on_a_served_hub_names_the_tags(served, tiny_keras
         zoo.load_encoder("team/tags31@v9", hub=served.url)
     text = str(info.value)
     assert "v9" in text and "Releases: v1" in text and "branches: main" in text
+
+
+def _edited_release(tmp_path, tiny_keras, label, mutate):
+    import json
+    import keras
+    from hub.manifest import build_manifest, write_manifest
+    folder = tmp_path / label
+    keras.saving.save_model(keras.saving.load_model(tiny_keras), folder, zipped=False)
+    config = json.loads((folder / "config.json").read_text())
+    mutate(config["config"]["layers"][1])
+    (folder / "config.json").write_text(json.dumps(config))
+    write_manifest(folder, build_manifest(folder))          # the manifest vouches for the edited files
+    return folder
+
+
+@pytest.mark.parametrize("label, mutate", [
+    ("unknown-keras-class", lambda layer: layer.update({"module": "keras.layers", "class_name": "NoSuchLayer",
+                                                        "registered_name": None})),
+    ("bad-keras-argument", lambda layer: layer["config"].update({"padding": "sideways"})),
+    ("keras-prefixed-module", lambda layer: layer.update({"module": "keras_evil_pkg", "class_name": "Evil",
+                                                          "registered_name": None})),
+    ("huge-layer", lambda layer: layer["config"].update({"filters": 10 ** 9})),
+])
+def test_low_hostile_keras_configs_are_unsafe_model_errors(label, mutate, tmp_path, tiny_keras, isolated_home):
+    from zoo.errors import FacezooError, UnsafeModelError
+    folder = _edited_release(tmp_path, tiny_keras, label, mutate)
+    with pytest.raises(UnsafeModelError):
+        zoo.load_encoder(str(folder))
+    if label in ("keras-prefixed-module", "huge-layer"):     # refused by the pre-check, before Keras runs
+        with pytest.raises(FacezooError):
+            hub.publish(str(folder), "team/hostile", hub=str(tmp_path / "hubdir"))
+
+
+def test_low_module_allow_list_matches_whole_names():
+    from hub.staging import oversized_config_entries, unsafe_config_entries
+    assert unsafe_config_entries({"module": "keras_evil_pkg", "class_name": "X"})
+    assert unsafe_config_entries({"module": "zoology", "class_name": "X"})
+    assert not unsafe_config_entries({"module": "keras.layers", "class_name": "Dense"})
+    assert not unsafe_config_entries({"module": "zoo.layers", "class_name": "Rescale"})
+    assert oversized_config_entries({"config": {"units": 10 ** 6}})
+    assert not oversized_config_entries({"config": {"units": 512, "kernel_size": [3, 3],
+                                                    "batch_shape": [None, 224, 224, 3], "target_shape": [-1, 8]}})
+
+
+def test_low_every_catalogue_encoder_is_within_the_size_bounds():
+    from hub.staging import oversized_config_entries
+    for name in ("mobilenet-face", "effnet-face-v2"):
+        model = zoo.build_encoder(name, input_size=32)
+        assert oversized_config_entries(model.get_config()) == [], name

@@ -55,8 +55,12 @@ def _keras_load(path: Path, what: str):
     import keras
 
     import zoo.layers  # noqa: F401  (registers facezoo's serializable layers)
-    from hub.staging import unsafe_config_entries
+    from hub.staging import oversized_config_entries, unsafe_config_entries
     config = _read_config(path)
+    huge = oversized_config_entries(config) if config is not None else []
+    if huge:
+        raise UnsafeModelError(f"{what} asks for layer sizes past facezoo's bounds ({'; '.join(huge[:3])}); "
+                               "nothing was built. A face encoder needs nothing that large.")
     found = unsafe_config_entries(config) if config is not None else []
     if found:
         raise UnsafeModelError(f"{what} needs code to load ({'; '.join(found[:3])}), so it could only be loaded "
@@ -76,7 +80,12 @@ def _keras_load(path: Path, what: str):
                 f"{what} contains code that can only be loaded with safe_mode=False (e.g. a Lambda "
                 "layer). facezoo never loads such files: rebuild the model with registered "
                 "serializable layers. Keras said: " + text.splitlines()[0]) from None
-        raise
+        # any other refusal of the config (a class Keras cannot deserialize, a bad argument): the file is
+        # not a model facezoo can load; never a raw ValueError (issue 29)
+        raise UnsafeModelError(
+            f"{what}: Keras refused its config with safe_mode=True, so facezoo does not load it. Rebuild "
+            "the model with Keras or registered serializable layers. Keras said: "
+            + (text.splitlines() or [""])[0][:300]) from None
 
 
 def _read_config(path: Path):

@@ -13,8 +13,9 @@ atomically (temp file, fsync, rename). Moving the refs is the commit point, and 
 tags live in one file, the branch and the release tag move together: a publish killed at any moment leaves
 no new revision and no tag (only unreferenced blobs, which are harmless).
 
-A pull copies the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/`, hashing each byte on
-the way (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
+A pull hard-links the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/` (a copy where the
+hub is on another filesystem or owned by another user), so a release is stored once per machine, and
+hashes each file it placed (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
 verified; a pull killed mid-way leaves only a temp folder that nothing trusts. A warm pull re-hashes the
 cached files (cheap next to loading them) so a file altered in the cache is never loaded.
 
@@ -411,18 +412,40 @@ class LocalHub(Hub):
         return Snapshot(repo_id, commit, final, manifest)
 
     def _copy_verified(self, repo_id, revision, path, entry, dest: Path) -> None:
-        """Copy one blob to `dest`, hashing as it goes; a tampered or missing blob raises IntegrityError."""
+        """Put one blob at `dest`: a hard link to the hub's verified blob when the hub allows it (one copy
+        of a release per machine; issue 31), else a copy. Either way the bytes at `dest` are hashed here
+        (through the link: the very inode the cache will hold) and a mismatch raises IntegrityError.
+
+        A linked blob is made read-only, since the cache and the hub now share it; the hub never writes a
+        blob in place (`BlobWriter` renames new bytes over it), and a warm pull re-hashes what it returns.
+        """
         check_path(path)                    # read_commit checked the table; never write outside `dest`'s root
         src = self.blob_path(repo_id, entry["sha256"])
         dest.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         try:
-            with open(src, "rb") as fin, open(dest, "wb") as fout:
-                while block := fin.read(_CHUNK):
-                    h.update(block)
-                    fout.write(block)
-                fout.flush()
-                os.fsync(fout.fileno())
+            try:
+                if src.is_symlink():
+                    raise OSError("a blob that is a link is never linked to")
+                os.link(src, dest)
+                linked = True
+            except FileNotFoundError:
+                raise
+            except OSError:                 # another filesystem, or a hub owned by another user: copy
+                linked = False
+            if linked:
+                with open(dest, "rb") as fin:
+                    while block := fin.read(_CHUNK):
+                        h.update(block)
+                with contextlib.suppress(OSError):
+                    os.chmod(dest, 0o444)
+            else:
+                with open(src, "rb") as fin, open(dest, "wb") as fout:
+                    while block := fin.read(_CHUNK):
+                        h.update(block)
+                        fout.write(block)
+                    fout.flush()
+                    os.fsync(fout.fileno())
         except FileNotFoundError:
             raise IntegrityError(f"{ref(repo_id, revision)}: the hub lost the content of {path}; "
                                  "nothing was loaded. Publish the release again.") from None

@@ -2,6 +2,7 @@
 folder in the working directory never shadows a release), and issue 31's missing-tag message."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -143,3 +144,27 @@ def test_low_every_catalogue_encoder_is_within_the_size_bounds():
     for name in ("mobilenet-face", "effnet-face-v2"):
         model = zoo.build_encoder(name, input_size=32)
         assert oversized_config_entries(model.get_config()) == [], name
+
+
+def test_issue31_a_local_pull_links_the_verified_blobs_instead_of_copying(tmp_path, tiny_keras, isolated_home):
+    root = tmp_path / "hubdir"
+    rel = hub.publish(tiny_keras, "team/once", tag="v1", hub=str(root))
+    snap = hub.pull("team/once", "v1", hub=str(root))
+    for name, sha in rel.files.items():
+        cached = snap.path / name
+        blob = root / "models/team/once/objects" / sha
+        if name in ("README.md",) and not cached.exists():
+            continue
+        assert cached.stat().st_ino == blob.stat().st_ino, name   # one copy on this machine
+    # a tampered blob is still caught through the link, and never returned on a second try
+    blob = root / "models/team/once/objects" / rel.files["model.weights.h5"]
+    import shutil
+    shutil.rmtree(snap.path)
+    data = bytearray(blob.read_bytes())
+    data[-3] ^= 0xFF
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(data))
+    with pytest.raises(hub.IntegrityError):
+        hub.pull("team/once", "v1", hub=str(root))
+    with pytest.raises(hub.IntegrityError):
+        hub.pull("team/once", "v1", hub=str(root))

@@ -7,7 +7,10 @@ HF cache (`HF_HOME`), so a warm cache loads with no network: offline, the revisi
 the cache's refs. Every file is checked against `facezoo.json` after download, before returning.
 
 Every path a server sends back (the file listing of a release, the files on main) passes the same check
-as on write before anything is fetched or deleted; one bad path refuses the whole release. The cache is
+as on write before anything is fetched or deleted; one bad path refuses the whole release. Files are
+fetched by `hub.hf_download`, which checks each ETag and commit before writing a byte and hashes the
+bytes against the ETag; a snapshot entry counts only if it resolves inside this endpoint's cache, and an
+eviction never follows a link out of the cache's `blobs/` (issue 29). The cache is
 keyed by endpoint (`$HF_HUB_CACHE/endpoints/<host>-<hash>/` for any endpoint but the public Hub), so two
 hubs holding the same repo id never share refs, even offline.
 

@@ -26,7 +26,7 @@ bounded length), and one bad entry refuses the whole release. Branches and tags 
 bytes that hash to its name, so republishing repairs a blob corrupted on disk. A corrupt `refs.json` or
 commit record is an error naming the repository and revision, never a raw JSONDecodeError.
 
-Why one module of about 450 lines: `LocalHub` is the storage format and its invariants (the lock,
+Why one module of about 500 lines: `LocalHub` is the storage format and its invariants (the lock,
 `refs.json` as the commit point, verified copies into the cache) in one class, read and checked as a
 whole; `BlobWriter` is its only helper.
 """

@@ -35,12 +35,17 @@ Endpoints (model repos only; `{repo}` is `ns/name`, `{rev}` is URL-quoted):
     GET  /api/models/{repo}/tree/{rev}[/{path}] tree listing (?recursive=true)
     HEAD|GET /{repo}/resolve/{rev}/{path}       file download: X-Repo-Commit, ETag, Content-Length, Range
     GET  /api/whoami-v2                         who the token belongs to
+    GET  /api/models/{repo}/xet-*-token/{rev}   no Xet storage here: names a refusing "CAS" whose URL says
+                                                to set HF_HUB_DISABLE_XET=1 (what hf_xet shows its user)
 
 Auth: `Authorization: Bearer <token>` checked against the token file (one token per line, UTF-8 with or
 without a BOM, re-read on each request so tokens can be rotated). Writes always need a valid token; reads
 need one unless `--public-read`. The LFS PUT carries no token (the client sends none, as to S3): its URL
 is signed by the server with a per-process secret, bound to the repository, oid and size, and expires.
-A refused write is rejected before anything is stored. Tokens are never logged: the log line is method,
+A refused write is rejected before anything is stored; an anonymous body (`--public-read`) is capped at
+4 KiB; an unreadable token file is a 503 and one log line. Connections: at most `--max-conns-per-client`
+per client address, 10 s for the request headers, 64 KiB of them (431 past that), and a body must keep
+coming at 16 KiB/s on average once the idle timeout has passed. Tokens are never logged: the log line is method,
 path, status and
 milliseconds taken.
 
@@ -48,7 +53,7 @@ Large files never travel inside the commit: preupload answers "lfs" for them, th
 the signed PUT, and the server writes it to a temp file while hashing, keeping it only if the sha256 and
 size match what was announced. No file is held whole in memory, in either direction.
 
-Why one module of about 530 lines: it is the endpoint table above, one `HubApp` method per endpoint
+Why one module of about 610 lines: it is the endpoint table above, one `HubApp` method per endpoint
 sharing the app's auth, locking and error mapping; the HTTP plumbing (`hub/_http.py`) and the LFS
 upload path (`hub/lfs.py`) are already modules of their own.
 """

@@ -106,3 +106,22 @@ def test_stock_client_downloads_with_and_without_hf_xet(served, version, xet, tm
     got = _run(served, repo, tmp_path / "cache", "download", version=version, xet=xet)
     assert got["ok"], got
     assert bytes.fromhex(got["data"]) == data
+
+
+def test_facezoo_publish_and_pull_on_the_lowest_huggingface_hub(served, tiny_keras, tmp_path):
+    if not (HF_LOW / "huggingface_hub").is_dir():
+        pytest.skip(f"huggingface_hub {LOW_VERSION} is not installed at {HF_LOW} (see this module's docstring)")
+    code = textwrap.dedent(f"""
+        import huggingface_hub, hub
+        assert huggingface_hub.__version__ == {LOW_VERSION!r}, huggingface_hub.__version__
+        rel = hub.publish({str(tiny_keras)!r}, "team/low-client", tag="v1", hub={served.url!r})
+        snap = hub.pull("team/low-client", "v1", hub={served.url!r})
+        assert snap.revision == rel.revision
+        print("LOW OK", huggingface_hub.__version__)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_HUB_DISABLE_XET")}
+    env.update(PYTHONPATH=f"{HF_LOW}{os.pathsep}{ROOT}", HF_TOKEN=TOKEN, HF_HOME=str(tmp_path / "hf"),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert "LOW OK 2.0.0" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]

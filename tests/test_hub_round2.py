@@ -168,3 +168,19 @@ def test_issue31_a_local_pull_links_the_verified_blobs_instead_of_copying(tmp_pa
         hub.pull("team/once", "v1", hub=str(root))
     with pytest.raises(hub.IntegrityError):
         hub.pull("team/once", "v1", hub=str(root))
+
+
+def test_issue28_the_served_hub_is_one_session_fixture_from_conftest():
+    """Imported into each test module, the session fixture was one `facezoo hub serve` (~600 MB) per module."""
+    import ast
+    from pathlib import Path
+    tests = Path(__file__).parent
+    for path in tests.glob("test_*.py"):
+        if path.name == "test_hub_support.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.asname or a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            names += [node.name] if isinstance(node, ast.FunctionDef) else []
+            assert not {"served", "tiny_keras"} & set(names), f"{path.name} rebinds a session hub fixture"
+    conftest = (tests / "conftest.py").read_text()
+    assert "from test_hub_support import served, tiny_keras" in conftest

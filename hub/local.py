@@ -80,8 +80,10 @@ class LocalHub(Hub):
         (a symlinked repository or `objects/` folder would be read and written through: issue 29)."""
         ns, name = check_repo_id(repo_id).split("/")
         repo = self.root / "models" / ns / name
-        for path in (repo, repo / "objects", repo / "commits", repo / "refs.json"):
-            if os.path.lexists(path) and not Path(os.path.realpath(path)).is_relative_to(self.root):
+        for path in (repo.parent.parent, repo.parent, repo, repo / "objects", repo / "commits", repo / "refs.json"):
+            if not os.path.islink(path):        # one lstat each: no link, nothing leaves the (resolved) root
+                continue
+            if not Path(os.path.realpath(path)).is_relative_to(self.root):
                 raise HubError(f"Repository {repo_id} on the {self.description}: {path} leads outside the hub "
                                f"folder (to {os.path.realpath(path)}); refusing to read or write through it. "
                                "Replace the link with the folder itself.")

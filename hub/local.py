@@ -43,7 +43,7 @@ import tempfile
 from pathlib import Path
 
 from hub import _hooks
-from hub.base import (COMMIT_RE, SHA256_RE, Hub, Release, Snapshot, cache_dir, check_path,
+from hub.base import (COMMIT_RE, HEXLIKE_RE, SHA256_RE, Hub, Release, Snapshot, cache_dir, check_path,
                        check_ref_name, check_repo_id, check_revision, check_tree)
 from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
@@ -193,8 +193,8 @@ class LocalHub(Hub):
             found = refs["tags"].get(revision[len("refs/tags/"):])
         else:
             found = refs["heads"].get(revision) or refs["tags"].get(revision)
-        if found and not COMMIT_RE.match(revision):
-            return found
+        if found and not HEXLIKE_RE.match(revision.rsplit("/", 1)[-1]):   # a hex-like ref (an older facezoo
+            return found                                                    # let one be made) is never followed
         known = sorted(refs["tags"]) or ["(no releases yet)"]
         raise RevisionNotFoundError(
             f"{ref(repo_id, revision)}: no such tag, branch or commit on the {self.description}. "

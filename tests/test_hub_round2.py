@@ -184,3 +184,19 @@ def test_issue28_the_served_hub_is_one_session_fixture_from_conftest():
             assert not {"served", "tiny_keras"} & set(names), f"{path.name} rebinds a session hub fixture"
     conftest = (tests / "conftest.py").read_text()
     assert "from test_hub_support import served, tiny_keras" in conftest
+
+
+def test_r2_a_hex_like_ref_left_by_an_older_facezoo_is_never_followed(tmp_path, tiny_keras, isolated_home):
+    import json
+    root = tmp_path / "hubdir"
+    first = hub.publish(tiny_keras, "team/old", tag="v1", hub=str(root))
+    second = hub.publish(tiny_keras, "team/old", hub=str(root), metadata={"evil": True})
+    refs_path = root / "models/team/old/refs.json"
+    refs = json.loads(refs_path.read_text())
+    refs["heads"][first.revision[:12]] = second.revision        # a branch named like first's short id
+    refs["heads"][first.revision.upper()] = second.revision
+    refs_path.write_text(json.dumps(refs))
+    for name in (first.revision[:12], first.revision.upper()):
+        with pytest.raises(hub.RevisionNotFoundError):
+            hub.pull("team/old", name, hub=str(root))
+    assert hub.pull("team/old", "v1", hub=str(root)).revision == first.revision

@@ -87,6 +87,8 @@ def fetch_file(repo_cache: Path, *, endpoint: str, repo_id: str, commit: str, na
     if meta.commit_hash != commit:
         raise IntegrityError(f"{where}: the server answered for commit {str(meta.commit_hash)[:60]!r} when "
                              f"asked for {name} of {commit}; nothing was written.")
+    if not isinstance(meta.size, int) or meta.size < 0:
+        raise IntegrityError(f"{where}: the server gave no size for {name}; refusing it, nothing was written.")
     blobs = repo_cache / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     blob = blobs / etag
@@ -99,7 +101,13 @@ def fetch_file(repo_cache: Path, *, endpoint: str, repo_id: str, commit: str, na
         try:
             with os.fdopen(fd, "wb") as f:
                 # no fsync (as huggingface_hub): a blob cut by a crash fails its hash at the next verification
-                http_get(location, f, headers=headers, expected_size=meta.size, displayed_filename=name)
+                try:
+                    http_get(location, f, headers=headers, expected_size=meta.size, displayed_filename=name)
+                except OSError as exc:
+                    if "Consistency check failed" not in str(exc):
+                        raise
+                    raise IntegrityError(f"{where}: {name} from the server is not the {meta.size} bytes it "
+                                         "announced; nothing was kept.") from None
             got = _digest(Path(tmp), etag)
             if got != etag:
                 raise IntegrityError(f"{where}: {name} from the server hashes to {got[:12]}…, not its ETag "

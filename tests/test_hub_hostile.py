@@ -26,8 +26,8 @@ class Hostile:
     """A loopback server serving `files` ({name: bytes}) of REPO at COMMIT, with `etag(name, data)` and
     `commit_header` chosen by the test. Each request is handled in a thread; shutdown stops the loop."""
 
-    def __init__(self, files: dict, etag=None, commit_header=COMMIT):
-        self.files, self.commit_header = files, commit_header
+    def __init__(self, files: dict, etag=None, commit_header=COMMIT, get_extra: bytes = b""):
+        self.files, self.commit_header, self.get_extra = files, commit_header, get_extra
         self.etag = etag or (lambda name, data: hashlib.sha256(data).hexdigest())
         self.requests = []
         owner = self
@@ -56,8 +56,10 @@ class Hostile:
                     data = owner.files.get(name)
                     if data is None:
                         return self._send(404, b"{}", {"X-Error-Code": "EntryNotFound"}, head)
-                    return self._send(200, data, {"ETag": f'"{owner.etag(name, data)}"',
-                                                  "X-Repo-Commit": owner.commit_header}, head)
+                    headers = {"ETag": f'"{owner.etag(name, data)}"', "X-Repo-Commit": owner.commit_header}
+                    if owner.get_extra and not head:     # the body is longer than the HEAD announced
+                        return self._send(200, data + owner.get_extra, headers)
+                    return self._send(200, data, headers, head)
                 return self._send(404, b"{}", {}, head)
 
             def do_GET(self):
@@ -127,6 +129,13 @@ def test_c5a_bytes_that_do_not_hash_to_their_etag_are_never_kept(hostile, releas
         HfHub(server.url, token="t").pull(REPO, "main")
     blobs = list((isolated_home / "hf").rglob("blobs/*"))
     assert blobs == []
+
+
+def test_c5a_a_body_longer_than_announced_is_never_kept(hostile, release_files, isolated_home):
+    server = hostile(release_files, get_extra=b"x" * 5000)
+    with pytest.raises(IntegrityError, match="announced"):
+        HfHub(server.url, token="t").pull(REPO, "main")
+    assert list((isolated_home / "hf").rglob("blobs/*")) == []
 
 
 def test_c5b_an_answer_for_another_commit_is_refused(hostile, release_files, isolated_home):

@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from hub import _hooks
@@ -54,6 +55,7 @@ from zoo.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+LINK_CHECK_SECONDS = 1.0           # a repository found free of outward links is not re-checked for this long
 STALE_TEMP_SECONDS = 3600          # a blob temp file untouched this long belongs to a killed upload
 
 
@@ -72,6 +74,8 @@ class LocalHub(Hub):
 
     def __init__(self, root):
         self.root = Path(root).expanduser().resolve()
+        self._root_text = str(self.root)
+        self._links_checked: dict[str, float] = {}
         self.description = f"local hub at {self.root}"
 
     # ---- repositories -------------------------------------------------------------------------
@@ -79,21 +83,29 @@ class LocalHub(Hub):
         """The repository's folder; HubError if it, or its objects/commits/refs, really lie outside the root
         (a symlinked repository or `objects/` folder would be read and written through: issue 29)."""
         ns, name = check_repo_id(repo_id).split("/")
-        repo = self.root / "models" / ns / name
-        for path in (repo.parent.parent, repo.parent, repo, repo / "objects", repo / "commits", repo / "refs.json"):
-            if not os.path.islink(path):        # one lstat each: no link, nothing leaves the (resolved) root
-                continue
-            if not Path(os.path.realpath(path)).is_relative_to(self.root):
-                raise HubError(f"Repository {repo_id} on the {self.description}: {path} leads outside the hub "
-                               f"folder (to {os.path.realpath(path)}); refusing to read or write through it. "
-                               "Replace the link with the folder itself.")
-        return repo
+        models = os.path.join(self._root_text, "models")
+        base = os.path.join(models, ns, name)
+        islink = os.path.islink              # one lstat per level (strings: pathlib costs 10x here)
+        now = time.monotonic()
+        if now - self._links_checked.get(repo_id, -1e9) < LINK_CHECK_SECONDS:
+            return self.root / "models" / ns / name      # checked a moment ago (a busy server asks often)
+        if (islink(models) or islink(os.path.join(models, ns)) or islink(base) or islink(base + "/objects")
+                or islink(base + "/commits") or islink(base + "/refs.json")):
+            for path in (models, os.path.join(models, ns), base, base + "/objects", base + "/commits",
+                         base + "/refs.json"):
+                if islink(path) and not Path(os.path.realpath(path)).is_relative_to(self.root):
+                    raise HubError(f"Repository {repo_id} on the {self.description}: {path} leads outside the "
+                                   f"hub folder (to {os.path.realpath(path)}); refusing to read or write "
+                                   "through it. Replace the link with the folder itself.")
+        if len(self._links_checked) > 10000:
+            self._links_checked.clear()
+        self._links_checked[repo_id] = now
+        return self.root / "models" / ns / name
 
     def sweep_stale_temp_files(self, repo_id: str | None = None, max_age: float = STALE_TEMP_SECONDS) -> int:
         """Remove `.blob.*.tmp` files untouched for `max_age` seconds (left by a killed upload), in one
         repository or all of them; a live upload writes its temp file often, so it is never swept.
         Returns how many were removed."""
-        import time
         repos = [self.repo_dir(repo_id)] if repo_id else [p.parent for p in (self.root / "models").glob("*/*/objects")]
         removed, now = 0, time.time()
         for repo in repos:

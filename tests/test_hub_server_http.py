@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hub
-from test_hub_support import TOKEN, Server
+from test_hub_support import TOKEN, Server, second_loopback
 
 AUTH = f"Authorization: Bearer {TOKEN}\r\n"
 MAX_BODY = 1 << 20
@@ -235,7 +235,7 @@ def test_half_sent_requests_hold_no_threads_and_are_timed_out(strict):
             socks.append(sock)
         # the server still answers others (from another address: one address holds at most 64 connections)
         status, _, _ = _request(strict, f"GET /api/whoami-v2 HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n".encode(),
-                                source="127.0.0.2")
+                                source=second_loopback())
         assert status == 200
         threads = int([line.split()[1] for line in status_file.read_text().splitlines()
                        if line.startswith("Threads:")][0])

@@ -18,7 +18,7 @@ import pytest
 import hub
 from hub.local import LocalHub
 from hub.server import make_server
-from test_hub_support import TOKEN
+from test_hub_support import TOKEN, second_loopback
 
 AUTH = f"Authorization: Bearer {TOKEN}\r\n"
 
@@ -96,10 +96,10 @@ def test_h4_a_flood_from_one_address_leaves_another_client_served(srv):
     try:
         for _ in range(300):                        # idle connections, as in the probe (1,000 there)
             flood.append(_connect(srv))
-        assert _request(srv, WHOAMI, source="127.0.0.2")[0] == 200
+        assert _request(srv, WHOAMI, source=second_loopback())[0] == 200
         for _ in range(5):                          # and the flood keeps reconnecting: still served
             flood.append(_connect(srv))
-            assert _request(srv, WHOAMI, source="127.0.0.2")[0] == 200
+            assert _request(srv, WHOAMI, source=second_loopback())[0] == 200
         # the flooding address itself holds at most 16 connections: a new request from it is closed unanswered
         assert _request(srv, WHOAMI)[0] is None
         # the short header deadline closes the idle ones it does hold

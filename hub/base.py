@@ -15,6 +15,8 @@ from hub.constants import DEFAULT_REVISION, MANIFEST_FILE
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "v1\n" would pass as a name.
 COMMIT_RE = re.compile(r"\A[0-9a-f]{40}\Z")
 SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+# A name that could be read as a commit or a prefix of one (git abbreviates to 7+ hex, either case).
+HEXLIKE_RE = re.compile(r"\A[0-9a-fA-F]{7,64}\Z")
 _NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z")
 _REVISION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z")
 # Bounds on a file path inside a repository (the Hub's own limits are of this order).
@@ -125,13 +127,15 @@ def check_revision(revision: str | None) -> str:
 def check_ref_name(name: str) -> str:
     """Return `name` if it may be created as a branch or tag, else raise ValueError.
 
-    Branches and tags share one namespace, and a 40-hex name is never a ref: otherwise a ref could
-    shadow a pinned `@<commit>` load. `refs/...` spellings are for reading, not for creating.
+    Branches and tags share one namespace, and a name that looks like a commit id (a hex string of 7 to 64
+    characters, in either case: a full id, an abbreviation, a sha256) is never a ref: otherwise a ref
+    could shadow a pinned `@<commit>` load (issue 29, R2). `refs/...` spellings are for reading, not for
+    creating.
     """
     name = check_revision(name)
-    if COMMIT_RE.match(name) or name.startswith("refs/"):
-        raise InputError(f"{name!r} cannot be a branch or tag name: 40-hex names are commit ids and "
-                         "'refs/' is a prefix. Choose a name such as 'v2' or 'experiment-1'.")
+    if HEXLIKE_RE.match(name) or name.startswith("refs/"):
+        raise InputError(f"{name!r} cannot be a branch or tag name: hex strings of 7-64 characters look like 40-hex "
+                         "commit ids and 'refs/' is a prefix. Choose a name such as 'v2' or 'experiment-1'.")
     return name
 
 

@@ -7,7 +7,10 @@ HF cache (`HF_HOME`), so a warm cache loads with no network: offline, the revisi
 the cache's refs. Every file is checked against `facezoo.json` after download, before returning.
 
 Every path a server sends back (the file listing of a release, the files on main) passes the same check
-as on write before anything is fetched or deleted; one bad path refuses the whole release. The cache is
+as on write before anything is fetched or deleted; one bad path refuses the whole release. Files are
+fetched by `hub.hf_download`, which checks each ETag and commit before writing a byte and hashes the
+bytes against the ETag; a snapshot entry counts only if it resolves inside this endpoint's cache, and an
+eviction never follows a link out of the cache's `blobs/` (issue 29). The cache is
 keyed by endpoint (`$HF_HUB_CACHE/endpoints/<host>-<hash>/` for any endpoint but the public Hub), so two
 hubs holding the same repo id never share refs, even offline.
 
@@ -34,6 +37,7 @@ from hub.base import COMMIT_RE, Hub, Release, Snapshot, check_path, check_revisi
 from hub.constants import DEFAULT_REVISION, HOST_FILES, MANIFEST_FILE
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError, ref)
+from hub.hf_download import evict, fetch_file, landed_inside
 from hub.manifest import list_files, verify_folder
 
 log = logging.getLogger(__name__)
@@ -98,6 +102,16 @@ class HfHub(Hub):
     def offline() -> bool:
         return _truthy("HF_HUB_OFFLINE")
 
+    def _known_refs(self, repo_id: str) -> str:
+        """' Releases: v1, v2; branches: main.' for a message (like the local hub's), or '' if unknown."""
+        try:
+            refs = self._api().list_repo_refs(repo_id)
+        except Exception:      # only a hint for a message: the error being reported is the one that counts
+            return ""
+        tags = sorted(t.name for t in refs.tags) or ["(no releases yet)"]
+        heads = sorted(b.name for b in refs.branches if not b.name.startswith(STAGING_PREFIX)) or ["(none)"]
+        return f" Releases: {', '.join(tags)}; branches: {', '.join(heads)}."
+
     @contextlib.contextmanager
     def _errors(self, repo_id: str, revision: str | None, action: str):
         """Translate huggingface_hub / httpx errors into facezoo errors naming repo@revision."""
@@ -110,7 +124,7 @@ class HfHub(Hub):
             raise
         except hf_errors.RevisionNotFoundError:
             raise RevisionNotFoundError(f"{where}: no such tag, branch or commit on the {self.description} "
-                                        f"(while trying to {action}).") from None
+                                        f"(while trying to {action}).{self._known_refs(repo_id)}") from None
         except hf_errors.RepositoryNotFoundError as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (401, 403):
@@ -297,7 +311,8 @@ class HfHub(Hub):
             commit, names = self._listing(repo_id, revision)
             manifest = early.result() if early is not None and guess == commit else None
         folder = self._snapshot_dir(repo_id, commit)
-        if manifest is None or not all((folder / name).is_file() for name in names):
+        repo_cache = self._repo_cache(repo_id)
+        if manifest is None or not all(landed_inside(folder / name, repo_cache) for name in names):
             return self._pull_pinned(repo_id, revision, commit, names)
         return Snapshot(repo_id, commit, folder, manifest)
 
@@ -325,34 +340,49 @@ class HfHub(Hub):
         except (IntegrityError, OSError):
             return None
 
+    def _repo_cache(self, repo_id: str) -> Path:
+        return self._cache_root() / f"models--{repo_id.replace('/', '--')}"
+
     def _pull_pinned(self, repo_id: str, revision: str, commit: str, names: list[str] | None) -> Snapshot:
         """Fetch the checked `names` of `commit` (None: offline, the cache only), verify, record the ref."""
         from filelock import FileLock
-        from huggingface_hub import hf_hub_download, snapshot_download
+        from huggingface_hub import snapshot_download
         from fzcore.io import atomic_write
 
+        where = ref(repo_id, revision)
+        repo_cache = self._repo_cache(repo_id)
         lock_dir = self._cache_root() / ".locks" / f"models--{repo_id.replace('/', '--')}"
         lock_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_dir / f"facezoo-{commit}.lock")):
             with self._errors(repo_id, revision, "download the release"):
-                common = dict(repo_id=repo_id, revision=commit, endpoint=self.endpoint,
-                              token=self._token_value() or None, cache_dir=str(self._cache_root()),
-                              library_name="facezoo")
                 folder = self._snapshot_dir(repo_id, commit)
                 if names is None:
-                    folder = Path(snapshot_download(**common, local_files_only=True))
-                elif not all((folder / name).is_file() for name in names):   # warm: verified below
-                    # in parallel, like snapshot_download (the big weights file overlaps the small ones)
-                    from concurrent.futures import ThreadPoolExecutor
-                    with ThreadPoolExecutor(min(8, max(1, len(names)))) as pool:
-                        paths = list(pool.map(lambda name: hf_hub_download(filename=name, **common), names))
-                    if not all(Path(p).parent.resolve().is_relative_to(folder.resolve()) for p in paths):
-                        raise IntegrityError(f"{ref(repo_id, revision)}: a file landed outside the snapshot "
-                                             "folder; nothing was loaded.")
+                    folder = Path(snapshot_download(repo_id=repo_id, revision=commit, endpoint=self.endpoint,
+                                                    cache_dir=str(self._cache_root()), local_files_only=True,
+                                                    library_name="facezoo"))
+                else:
+                    # A snapshot entry counts only if it resolves inside this cache (a link planted in a shared
+                    # cache is dropped as a link, its target untouched); the rest is fetched, in parallel.
+                    missing = [n for n in names if not landed_inside(folder / n, repo_cache)]
+                    for name in missing:
+                        if (folder / name).is_symlink():
+                            (folder / name).unlink()
+                    if missing:
+                        from concurrent.futures import ThreadPoolExecutor
+                        token = self._token_value() or None
+                        with ThreadPoolExecutor(min(8, len(missing))) as pool:
+                            list(pool.map(lambda name: fetch_file(
+                                repo_cache, endpoint=self.endpoint, repo_id=repo_id, commit=commit, name=name,
+                                token=token, where=where), missing))
+            outside = [n for n in list_files(folder) if not landed_inside(folder / n, repo_cache)]
+            if outside:
+                evict(folder, repo_cache)
+                raise IntegrityError(f"{where}: {outside[0]} of the cached release resolves outside the cache "
+                                     f"{repo_cache}; refusing it, nothing was loaded. Pull again.")
             try:
                 manifest = verify_folder(folder, repo_id, revision, record=self._verified_record(repo_id, commit))
             except IntegrityError:
-                self._evict(folder)
+                evict(folder, repo_cache)
                 raise
         if revision != commit and names is not None:
             path = self._ref_path(repo_id, revision)   # so HF_HUB_OFFLINE can resolve it later
@@ -361,17 +391,6 @@ class HfHub(Hub):
                     with atomic_write(path, "w") as f:
                         f.write(commit)
         return Snapshot(repo_id, commit, folder, manifest)
-
-    @staticmethod
-    def _evict(folder: Path) -> None:
-        """Drop a snapshot that failed verification (links and blobs) so a retry downloads it afresh."""
-        for name in list_files(folder):
-            path = folder / name
-            with contextlib.suppress(OSError):
-                target = path.resolve()
-                path.unlink()
-                if target != path and target.is_file():
-                    target.unlink()
 
     def list_releases(self, repo_id: str) -> list[tuple[str, str]]:
         with self._errors(repo_id, None, "list releases"):

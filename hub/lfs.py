@@ -22,6 +22,7 @@ from fzcore.errors import InputError
 
 LFS_THRESHOLD = 1 << 20            # files this big, or binary ones, go through LFS
 LFS_URL_SECONDS = 3600             # how long a signed upload URL stays valid
+LFS_BATCH_MAX_OBJECTS = 256        # objects in one batch request (each stored one is hashed to check it)
 
 
 class LfsUploadMixin:
@@ -59,6 +60,13 @@ class LfsUploadMixin:
         objects = data.get("objects")
         if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
             raise HttpError(400, "'objects' must be a list of {oid, size}.")
+        if len(objects) > LFS_BATCH_MAX_OBJECTS:
+            raise HttpError(413, f"{len(objects)} objects in one LFS batch request; this hub takes at most "
+                                 f"{LFS_BATCH_MAX_OBJECTS} (huggingface_hub sends 256 per request).")
+        unique = {}
+        for obj in objects:               # each object is hashed at most once per request
+            unique.setdefault(repr((obj.get("oid"), obj.get("size"))), obj)
+        objects = list(unique.values())
         expires = int(time.time()) + LFS_URL_SECONDS
         base = f"{self._base_url(req)}/{quote(names[0])}/{quote(names[1])}.git/info/lfs/objects"
         out = []
@@ -94,7 +102,9 @@ class LfsUploadMixin:
                 and len(expires) <= 12):
             raise HttpError(400, "Malformed LFS upload URL.")
         size, repo_id = int(size_text), f"{unquote(names[0])}/{unquote(names[1])}"
-        if not hmac.compare_digest(signature, self._signature(repo_id, oid, size, int(expires))):
+        # bytes, not str: compare_digest raises on a non-ASCII str (a 500 before; issue 29)
+        if not hmac.compare_digest(signature.encode("utf-8", "surrogateescape"),
+                                   self._signature(repo_id, oid, size, int(expires)).encode()):
             raise HttpError(403, "This upload URL is not signed by this hub; ask the LFS batch API for one.")
         if int(expires) < time.time():
             raise HttpError(403, "This upload URL has expired; ask the LFS batch API for a new one.")

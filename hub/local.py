@@ -13,8 +13,9 @@ atomically (temp file, fsync, rename). Moving the refs is the commit point, and 
 tags live in one file, the branch and the release tag move together: a publish killed at any moment leaves
 no new revision and no tag (only unreferenced blobs, which are harmless).
 
-A pull copies the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/`, hashing each byte on
-the way (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
+A pull hard-links the commit's blobs into `$FACEZOO_HOME/cache/<ns>/<name>/<commit>/` (a copy where the
+hub is on another filesystem or owned by another user), so a release is stored once per machine, and
+hashes each file it placed (a tampered blob is caught), into a temp folder that is renamed into place only once complete and
 verified; a pull killed mid-way leaves only a temp folder that nothing trusts. A warm pull re-hashes the
 cached files (cheap next to loading them) so a file altered in the cache is never loaded.
 
@@ -25,7 +26,7 @@ bounded length), and one bad entry refuses the whole release. Branches and tags 
 bytes that hash to its name, so republishing repairs a blob corrupted on disk. A corrupt `refs.json` or
 commit record is an error naming the repository and revision, never a raw JSONDecodeError.
 
-Why one module of about 450 lines: `LocalHub` is the storage format and its invariants (the lock,
+Why one module of about 500 lines: `LocalHub` is the storage format and its invariants (the lock,
 `refs.json` as the commit point, verified copies into the cache) in one class, read and checked as a
 whole; `BlobWriter` is its only helper.
 """
@@ -39,10 +40,11 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from hub import _hooks
-from hub.base import (COMMIT_RE, SHA256_RE, Hub, Release, Snapshot, cache_dir, check_path,
+from hub.base import (COMMIT_RE, HEXLIKE_RE, SHA256_RE, Hub, Release, Snapshot, cache_dir, check_path,
                        check_ref_name, check_repo_id, check_revision, check_tree)
 from hub.constants import DEFAULT_REVISION, HOST_FILES
 from hub.errors import (HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
@@ -53,6 +55,8 @@ from fzcore.io import fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+LINK_CHECK_SECONDS = 1.0           # a repository found free of outward links is not re-checked for this long
+STALE_TEMP_SECONDS = 3600          # a blob temp file untouched this long belongs to a killed upload
 
 
 def commit_id(parent: str | None, files: dict, message: str) -> str:
@@ -70,12 +74,47 @@ class LocalHub(Hub):
 
     def __init__(self, root):
         self.root = Path(root).expanduser().resolve()
+        self._root_text = str(self.root)
+        self._links_checked: dict[str, float] = {}
         self.description = f"local hub at {self.root}"
 
     # ---- repositories -------------------------------------------------------------------------
     def repo_dir(self, repo_id: str) -> Path:
+        """The repository's folder; HubError if it, or its objects/commits/refs, really lie outside the root
+        (a symlinked repository or `objects/` folder would be read and written through: issue 29)."""
         ns, name = check_repo_id(repo_id).split("/")
+        models = os.path.join(self._root_text, "models")
+        base = os.path.join(models, ns, name)
+        islink = os.path.islink              # one lstat per level (strings: pathlib costs 10x here)
+        now = time.monotonic()
+        if now - self._links_checked.get(repo_id, -1e9) < LINK_CHECK_SECONDS:
+            return self.root / "models" / ns / name      # checked a moment ago (a busy server asks often)
+        if (islink(models) or islink(os.path.join(models, ns)) or islink(base) or islink(base + "/objects")
+                or islink(base + "/commits") or islink(base + "/refs.json")):
+            for path in (models, os.path.join(models, ns), base, base + "/objects", base + "/commits",
+                         base + "/refs.json"):
+                if islink(path) and not Path(os.path.realpath(path)).is_relative_to(self.root):
+                    raise HubError(f"Repository {repo_id} on the {self.description}: {path} leads outside the "
+                                   f"hub folder (to {os.path.realpath(path)}); refusing to read or write "
+                                   "through it. Replace the link with the folder itself.")
+        if len(self._links_checked) > 10000:
+            self._links_checked.clear()
+        self._links_checked[repo_id] = now
         return self.root / "models" / ns / name
+
+    def sweep_stale_temp_files(self, repo_id: str | None = None, max_age: float = STALE_TEMP_SECONDS) -> int:
+        """Remove `.blob.*.tmp` files untouched for `max_age` seconds (left by a killed upload), in one
+        repository or all of them; a live upload writes its temp file often, so it is never swept.
+        Returns how many were removed."""
+        repos = [self.repo_dir(repo_id)] if repo_id else [p.parent for p in (self.root / "models").glob("*/*/objects")]
+        removed, now = 0, time.time()
+        for repo in repos:
+            for tmp in (repo / "objects").glob(".blob.*.tmp"):
+                with contextlib.suppress(OSError):
+                    if now - tmp.stat().st_mtime > max_age:
+                        tmp.unlink()
+                        removed += 1
+        return removed
 
     def repo_exists(self, repo_id: str) -> bool:
         return (self.repo_dir(repo_id) / "commits").is_dir()
@@ -166,8 +205,8 @@ class LocalHub(Hub):
             found = refs["tags"].get(revision[len("refs/tags/"):])
         else:
             found = refs["heads"].get(revision) or refs["tags"].get(revision)
-        if found and not COMMIT_RE.match(revision):
-            return found
+        if found and not HEXLIKE_RE.match(revision.rsplit("/", 1)[-1]):   # a hex-like ref (an older facezoo
+            return found                                                    # let one be made) is never followed
         known = sorted(refs["tags"]) or ["(no releases yet)"]
         raise RevisionNotFoundError(
             f"{ref(repo_id, revision)}: no such tag, branch or commit on the {self.description}. "
@@ -245,6 +284,7 @@ class LocalHub(Hub):
             if not self.repo_exists(repo_id):
                 raise NotPublishedError(f"Repository {repo_id} does not exist on the {self.description}; "
                                         "create it first.")
+            self.sweep_stale_temp_files(repo_id)
             refs = self.refs(repo_id)
             if branch in refs["tags"]:
                 raise HubError(f"{ref(repo_id, branch)} is a tag, not a branch: commits go on branches "
@@ -386,18 +426,40 @@ class LocalHub(Hub):
         return Snapshot(repo_id, commit, final, manifest)
 
     def _copy_verified(self, repo_id, revision, path, entry, dest: Path) -> None:
-        """Copy one blob to `dest`, hashing as it goes; a tampered or missing blob raises IntegrityError."""
+        """Put one blob at `dest`: a hard link to the hub's verified blob when the hub allows it (one copy
+        of a release per machine; issue 31), else a copy. Either way the bytes at `dest` are hashed here
+        (through the link: the very inode the cache will hold) and a mismatch raises IntegrityError.
+
+        A linked blob is made read-only, since the cache and the hub now share it; the hub never writes a
+        blob in place (`BlobWriter` renames new bytes over it), and a warm pull re-hashes what it returns.
+        """
         check_path(path)                    # read_commit checked the table; never write outside `dest`'s root
         src = self.blob_path(repo_id, entry["sha256"])
         dest.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         try:
-            with open(src, "rb") as fin, open(dest, "wb") as fout:
-                while block := fin.read(_CHUNK):
-                    h.update(block)
-                    fout.write(block)
-                fout.flush()
-                os.fsync(fout.fileno())
+            try:
+                if src.is_symlink():
+                    raise OSError("a blob that is a link is never linked to")
+                os.link(src, dest)
+                linked = True
+            except FileNotFoundError:
+                raise
+            except OSError:                 # another filesystem, or a hub owned by another user: copy
+                linked = False
+            if linked:
+                with open(dest, "rb") as fin:
+                    while block := fin.read(_CHUNK):
+                        h.update(block)
+                with contextlib.suppress(OSError):
+                    os.chmod(dest, 0o444)
+            else:
+                with open(src, "rb") as fin, open(dest, "wb") as fout:
+                    while block := fin.read(_CHUNK):
+                        h.update(block)
+                        fout.write(block)
+                    fout.flush()
+                    os.fsync(fout.fileno())
         except FileNotFoundError:
             raise IntegrityError(f"{ref(repo_id, revision)}: the hub lost the content of {path}; "
                                  "nothing was loaded. Publish the release again.") from None

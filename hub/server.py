@@ -35,12 +35,17 @@ Endpoints (model repos only; `{repo}` is `ns/name`, `{rev}` is URL-quoted):
     GET  /api/models/{repo}/tree/{rev}[/{path}] tree listing (?recursive=true)
     HEAD|GET /{repo}/resolve/{rev}/{path}       file download: X-Repo-Commit, ETag, Content-Length, Range
     GET  /api/whoami-v2                         who the token belongs to
+    GET  /api/models/{repo}/xet-*-token/{rev}   no Xet storage here: names a refusing "CAS" whose URL says
+                                                to set HF_HUB_DISABLE_XET=1 (what hf_xet shows its user)
 
 Auth: `Authorization: Bearer <token>` checked against the token file (one token per line, UTF-8 with or
 without a BOM, re-read on each request so tokens can be rotated). Writes always need a valid token; reads
 need one unless `--public-read`. The LFS PUT carries no token (the client sends none, as to S3): its URL
 is signed by the server with a per-process secret, bound to the repository, oid and size, and expires.
-A refused write is rejected before anything is stored. Tokens are never logged: the log line is method,
+A refused write is rejected before anything is stored; an anonymous body (`--public-read`) is capped at
+4 KiB; an unreadable token file is a 503 and one log line. Connections: at most `--max-conns-per-client`
+per client address, 10 s for the request headers, 64 KiB of them (431 past that), and a body must keep
+coming at 16 KiB/s on average once the idle timeout has passed. Tokens are never logged: the log line is method,
 path, status and
 milliseconds taken.
 
@@ -48,7 +53,7 @@ Large files never travel inside the commit: preupload answers "lfs" for them, th
 the signed PUT, and the server writes it to a temp file while hashing, keeping it only if the sha256 and
 size match what was announced. No file is held whole in memory, in either direction.
 
-Why one module of about 530 lines: it is the endpoint table above, one `HubApp` method per endpoint
+Why one module of about 610 lines: it is the endpoint table above, one `HubApp` method per endpoint
 sharing the app's auth, locking and error mapping; the HTTP plumbing (`hub/_http.py`) and the LFS
 upload path (`hub/lfs.py`) are already modules of their own.
 """
@@ -67,8 +72,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote
 
-from hub._http import (ClientGone, HttpError, HubServer, Request, file_chunks, parse_size,  # noqa: F401
-                       run_blocking)
+from hub._http import (ANONYMOUS_MAX_BODY, MAX_CONNECTIONS_PER_CLIENT, MAX_HEADER_BYTES,  # noqa: F401
+                       ClientGone, HttpError, HubServer, Request, file_chunks, parse_size, run_blocking)
 from hub.base import COMMIT_RE, check_path
 from hub.errors import (FacezooError, HubError, IntegrityError, NotPublishedError, ReleaseExistsError,
                         RevisionNotFoundError)
@@ -84,6 +89,9 @@ _HOST_RE = re.compile(r"\A[A-Za-z0-9.\-\[\]:]{1,255}\Z")
 DEFAULT_MAX_BODY = 64 << 20        # API bodies (JSON, NDJSON commits whose small files travel inline)
 DEFAULT_MAX_FILE = 64 << 30        # one LFS object, streamed to disk
 DEFAULT_IDLE_TIMEOUT = 30.0        # seconds for the request headers, and between two pieces of a body
+XET_CAS_PATH = "xet-not-supported-set-HF_HUB_DISABLE_XET=1"
+XET_MESSAGE = ("This hub (facezoo hub serve) has no Xet storage: set HF_HUB_DISABLE_XET=1 in the uploading "
+               "client's environment (huggingface_hub then uploads through LFS, which this hub takes).")
 
 
 def hf_date(iso: str | None) -> str | None:
@@ -124,11 +132,11 @@ class HubApp(LfsUploadMixin):
         self.max_body, self.max_file, self.idle_timeout = max_body, max_file, idle_timeout
         self._secret = secrets.token_bytes(32)
         self._routes = {
-            "GET": [self._whoami, self._refs, self._tree, self._info, self._resolve],
-            "HEAD": [self._resolve],
-            "POST": [self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
+            "GET": [self._whoami, self._refs, self._tree, self._info, self._resolve, self._xet_token],
+            "HEAD": [self._resolve, self._xet_token],
+            "POST": [self._xet_token, self._create_repo, self._validate_yaml, self._preupload, self._commit, self._tag,
                      self._branch, self._lfs_batch, self._lfs_verify],
-            "PUT": [self._lfs_put],
+            "PUT": [self._lfs_put, self._xet_token],
             "DELETE": [self._branch],
         }
 
@@ -138,6 +146,11 @@ class HubApp(LfsUploadMixin):
         req = Request(scope, receive, self.idle_timeout)
         started = time.perf_counter()
         try:
+            head = len(req.path) + len(scope.get("query_string", b"")) + sum(
+                len(k) + len(v) + 4 for k, v in scope["headers"])
+            if head > MAX_HEADER_BYTES:
+                raise HttpError(431, f"Request header block of {head} bytes is over this hub's limit of "
+                                     f"{MAX_HEADER_BYTES} bytes.")
             response = None
             for handler in self._routes.get(req.method, []):
                 response = await handler(req)
@@ -181,7 +194,13 @@ class HubApp(LfsUploadMixin):
         header = req.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         if token:
-            valid = read_tokens(self.token_file)
+            try:
+                valid = read_tokens(self.token_file)
+            except (OSError, UnicodeDecodeError) as exc:
+                log.error("facezoo hub: cannot read the token file %s (%s); answering 503 until it is back",
+                          self.token_file, type(exc).__name__)
+                raise HttpError(503, "This hub cannot check tokens right now (its token file is unreadable); "
+                                     "try again later.") from None
             if not any(hmac.compare_digest(token.encode(), t.encode()) for t in valid):
                 raise HttpError(401, _BAD_TOKEN)
             return
@@ -189,6 +208,7 @@ class HubApp(LfsUploadMixin):
             raise HttpError(401, "A token is required to write to this hub (Authorization: Bearer ...).")
         if not self.public_read:
             raise HttpError(401, "A token is required to read from this hub (Authorization: Bearer ...).")
+        req.max_body_cap = ANONYMOUS_MAX_BODY       # an anonymous reader gets no big buffer (issue 29, H10)
 
     def _base_url(self, req: Request) -> str:
         host = req.headers.get("host", "")
@@ -203,6 +223,9 @@ class HubApp(LfsUploadMixin):
             self.hub.repo_dir(repo_id)
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
+        except HubError as exc:          # a repository linked out of --root: never followed
+            log.error("facezoo hub: %s", exc)
+            raise HttpError(500, f"The hub's storage of {repo_id} is misconfigured; see the server log.") from None
         if not await run_blocking(self.hub.repo_exists, repo_id):
             raise HttpError(404, f"Repository {repo_id} not found", "RepoNotFound")
         return repo_id
@@ -345,6 +368,26 @@ class HubApp(LfsUploadMixin):
             return Response(b"", status, headers)
         return StreamingResponse(file_chunks(blob, start, length), status, headers)
 
+    async def _xet_token(self, req):
+        """The Xet token routes (`/api/models/{repo}/xet-{read,write}-token/{rev}`) and the "CAS" they name.
+
+        This hub has no Xet storage. huggingface_hub >= 1.0 with `hf_xet` installed uploads binary files
+        only through Xet, with no fallback to LFS, and `hf_xet` shows only the status and URL of a refused
+        request, not its message. So the token answer names a CAS URL on this hub that spells out what to
+        do (`.../xet-not-supported-set-HF_HUB_DISABLE_XET=1`), and every request there is refused (400).
+        """
+        p = req.parts
+        if p and p[0] == XET_CAS_PATH:
+            raise HttpError(400, XET_MESSAGE, "XetNotSupported")
+        if len(p) < 6 or p[:2] != ["api", "models"] or p[4] not in ("xet-write-token", "xet-read-token"):
+            return None
+        self._auth(req, write=p[4] == "xet-write-token")
+        await self._repo(p[2], p[3])
+        cas, expires = f"{self._base_url(req)}/{XET_CAS_PATH}", int(time.time()) + 600
+        return self._json({"casUrl": cas, "accessToken": "xet-not-supported", "exp": expires},
+                          headers={"X-Xet-Cas-Url": cas, "X-Xet-Access-Token": "xet-not-supported",
+                                   "X-Xet-Token-Expiration": str(expires), "X-Error-Message": XET_MESSAGE})
+
     # ---- writes -------------------------------------------------------------------------------
     async def _create_repo(self, req):
         if req.parts != ["api", "repos", "create"]:
@@ -358,11 +401,17 @@ class HubApp(LfsUploadMixin):
             raise HttpError(400, "Give the repository 'name' (and optionally 'organization') as strings.")
         if not org and "/" in name:
             org, name = name.split("/", 1)
+        if not org:
+            raise HttpError(400, f"Give the repository as 'namespace/name' (or an 'organization'): this hub "
+                                 f"has no user namespace to put {name[:100]!r} in.")
         repo_id = f"{org}/{name}"
         try:
             created = await run_blocking(self.hub.create_repo, repo_id, True)
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
+        except HubError as exc:
+            log.error("facezoo hub: %s", exc)
+            raise HttpError(500, f"The hub's storage of {repo_id} is misconfigured; see the server log.") from None
         if not created:
             raise HttpError(409, "You already created this model repo",
                              extra={"url": f"{self._base_url(req)}/{repo_id}"})
@@ -498,7 +547,8 @@ class HubApp(LfsUploadMixin):
 
 def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, public_read: bool = False,
                 max_body: int = DEFAULT_MAX_BODY, max_file: int = DEFAULT_MAX_FILE,
-                idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> HubServer:
+                idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                max_conns_per_client: int = MAX_CONNECTIONS_PER_CLIENT) -> HubServer:
     """Build (not start) the server; `port=0` picks a free port (see `server.server_address`)."""
     if token_file is not None and not Path(token_file).is_file():
         raise MissingFileError(f"Token file {token_file} not found (one token per line).")
@@ -507,8 +557,13 @@ def make_server(root, host: str = "127.0.0.1", port: int = 0, token_file=None, p
     if max_body < 1024 or max_file < 1 or idle_timeout <= 0:
         raise InputError(f"max_body must be at least 1024 bytes and the timeouts positive "
                          f"(max_body={max_body}, max_file={max_file}, idle_timeout={idle_timeout}).")
+    if max_conns_per_client < 0:
+        raise InputError(f"max_conns_per_client must be 0 (no cap) or more, not {max_conns_per_client}.")
     app = HubApp(root, token_file, public_read, max_body, max_file, idle_timeout)
-    return HubServer(app, host, port, idle_timeout)
+    swept = app.hub.sweep_stale_temp_files()
+    if swept:
+        log.warning("facezoo hub: removed %d temp file(s) left by a killed upload", swept)
+    return HubServer(app, host, port, idle_timeout, max_conns_per_client)
 
 
 def wait_until_serving(port: int, process=None, timeout: float = 300.0, host: str = "127.0.0.1") -> bool:
@@ -532,7 +587,7 @@ def wait_until_serving(port: int, process=None, timeout: float = 300.0, host: st
 
 def serve(root, host: str = "127.0.0.1", port: int = 8000, token_file=None, public_read: bool = False,
           verbose: bool = False, max_body: int = DEFAULT_MAX_BODY, max_file: int = DEFAULT_MAX_FILE,
-          idle_timeout: float = DEFAULT_IDLE_TIMEOUT) -> None:
+          idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_conns_per_client: int = MAX_CONNECTIONS_PER_CLIENT) -> None:
     """Run the server until interrupted; prints one `facezoo hub: serving ... at URL` line first."""
     logger = logging.getLogger("facezoo.hub.server")
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -540,7 +595,8 @@ def serve(root, host: str = "127.0.0.1", port: int = 8000, token_file=None, publ
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
         logger.addHandler(handler)
-    server = make_server(root, host, port, token_file, public_read, max_body, max_file, idle_timeout)
+    server = make_server(root, host, port, token_file, public_read, max_body, max_file, idle_timeout,
+                         max_conns_per_client)
     warning = token_file_warning(token_file)
     if warning:
         logger.warning("facezoo hub: warning: %s", warning)

@@ -29,10 +29,43 @@ class StagingError(FacezooError, ValueError):
 
 # Modules a layer's class may come from without being registered: Keras itself and facezoo's own
 # registered layers (zoo.layers). Anything else needs code that a `safe_mode=True` load will refuse.
-_SAFE_MODULE_PREFIXES = ("keras", "zoo.")
+# Whole module names: "keras" and "keras.*", "zoo.*" ("keras" as a bare prefix admitted `keras_evil_pkg`).
+_SAFE_MODULES = ("keras", "zoo")
 # Lambda layers, and Keras' serialized form of a Python lambda (its bytecode). A named function
 # ({"module": "builtins", "class_name": "function", "config": "gelu"}) is looked up, not run: allowed.
 _CODE_CLASSES = {"Lambda", "__lambda__"}
+
+
+# Bounds on a layer's sizes, checked before Keras builds anything: a config asking for a 10^9-filter
+# convolution surfaced as a raw out-of-memory error from TensorFlow.
+MAX_WIDTH = 1 << 14          # units, filters, embedding input/output dims
+MAX_EXTENT = 1 << 13         # one entry of kernel_size, pool_size, strides, an input shape
+_WIDTH_KEYS = ("units", "filters", "input_dim", "output_dim", "num_heads", "key_dim", "depth_multiplier")
+_EXTENT_KEYS = ("kernel_size", "pool_size", "strides", "batch_shape", "batch_input_shape", "shape", "size",
+                "dilation_rate", "target_shape")
+
+
+def _is_safe_module(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in _SAFE_MODULES)
+
+
+def oversized_config_entries(config, where: str = "config") -> list[str]:
+    """Where a Keras `config.json` asks for sizes past MAX_WIDTH / MAX_EXTENT (or non-integer ones), as
+    readable locations; [] when every size is sane. Checked before building, at publish and at load."""
+    found = []
+    if isinstance(config, dict):
+        for key, value in config.items():
+            bound = MAX_WIDTH if key in _WIDTH_KEYS else MAX_EXTENT if key in _EXTENT_KEYS else None
+            values = value if isinstance(value, list) else [value]
+            if bound is not None and all(v is None or isinstance(v, (int, float)) for v in values):
+                if any(v is not None and (isinstance(v, (bool, float)) or not -1 <= v <= bound) for v in values):
+                    found.append(f"{where}.{key} = {str(value)[:60]} (at most {bound} per entry)")
+                continue
+            found += oversized_config_entries(value, f"{where}.{key}")
+    elif isinstance(config, list):
+        for i, value in enumerate(config):
+            found += oversized_config_entries(value, f"{where}[{i}]")
+    return found
 
 
 def unsafe_config_entries(config, where: str = "config") -> list[str]:
@@ -49,7 +82,7 @@ def unsafe_config_entries(config, where: str = "config") -> list[str]:
         if isinstance(cls, str) and cls in _CODE_CLASSES:
             found.append(f"{label}: a {cls} holds Python code")
         elif isinstance(cls, str) and module is not None and not config.get("registered_name") and not (
-                isinstance(module, str) and module.startswith(_SAFE_MODULE_PREFIXES)):
+                isinstance(module, str) and _is_safe_module(module)):
             found.append(f"{label}: class from module {str(module)[:60]!r}, which is not Keras and not registered")
         for key, value in config.items():
             found += unsafe_config_entries(value, f"{where}.{key}")
@@ -65,6 +98,10 @@ def check_config_is_safe(config_path, source: str) -> None:
         config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StagingError(f"{source}: {CONFIG_FILE} is not valid JSON ({exc}).") from None
+    huge = oversized_config_entries(config)
+    if huge:
+        raise StagingError(f"{source} cannot be published: its config asks for sizes past facezoo's bounds "
+                           f"({'; '.join(huge[:3])}).")
     found = unsafe_config_entries(config)
     if found:
         raise StagingError(f"{source} cannot be published: every facezoo load uses Keras' safe_mode and would "

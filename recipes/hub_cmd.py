@@ -28,6 +28,9 @@ def add_arguments(parser) -> None:
     serve.add_argument("--idle-timeout", type=float, default=30.0,
                        help="seconds a client may take to send its request headers, or stall mid-body "
                             "(default 30)")
+    serve.add_argument("--max-conns-per-client", type=int, default=64,
+                       help="open connections one client address may hold; more are closed at once (default "
+                            "64; 0: no cap, e.g. behind a reverse proxy that sets its own limits)")
     serve.add_argument("--verbose", "-v", action="store_true", help="log each request (never tokens)")
     rel = sub.add_parser("releases", help="list a repository's release tags")
     rel.add_argument("repo", help="'namespace/name'")
@@ -50,7 +53,8 @@ def run(args) -> int:
                             f"(got {args.max_body}, {args.idle_timeout}).")
         serve(args.root or hub.default_hub_dir(), host=args.host, port=args.port,
               token_file=args.token_file, public_read=args.public_read, verbose=args.verbose,
-              max_body=max_body, max_file=max_file, idle_timeout=args.idle_timeout)
+              max_body=max_body, max_file=max_file, idle_timeout=args.idle_timeout,
+              max_conns_per_client=args.max_conns_per_client)
         return 0
     if args.action == "releases":
         for tag, commit in hub.list_releases(args.repo, hub=args.hub):

@@ -13,6 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.pop("FACEZOO_HUB", None)
 os.environ.pop("HF_TOKEN", None)
 
+# The hub fixtures are session-scoped and defined once, here (after the
+# environment above, which huggingface_hub reads on import): imported into each test module they were one
+# `facezoo hub serve` process (~600 MB) per module.
+from test_hub_support import served, tiny_keras  # noqa: E402,F401  (session fixtures)
+
 
 FACE_DATA = Path(os.environ.get("FACEZOO_FACE_DATA")
                  or Path(__file__).resolve().parents[1].parent / "shared" / "face_data")

@@ -8,7 +8,7 @@ import pytest
 
 import hub
 from hub.constants import MANIFEST_FILE, RELEASE_FILES
-from test_hub_support import TOKEN, served, tiny_keras  # noqa: F401  (fixtures)
+from test_hub_support import TOKEN
 
 
 @pytest.fixture(params=["local", "served"])

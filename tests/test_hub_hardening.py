@@ -14,7 +14,7 @@ import pytest
 import hub
 from hub.local import LocalHub
 from zoo.errors import FacezooError
-from test_hub_support import TOKEN, Server, served, tiny_keras  # noqa: F401
+from test_hub_support import TOKEN, Server
 
 
 def _plant(root: Path, repo: str, commit: str, extra: dict) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import hub
 from recipes.cli import main as cli
-from test_hub_support import ROOT, TOKEN, served, subprocess_env, tiny_keras  # noqa: F401
+from test_hub_support import ROOT, TOKEN, subprocess_env
 
 
 def test_plain_keras_loads_a_release_from_the_server(served, tiny_keras, tmp_path, monkeypatch):

@@ -24,6 +24,16 @@ def subprocess_env(**extra) -> dict:
     return env
 
 
+def second_loopback() -> str:
+    """127.0.0.2, "another client" on loopback (Linux routes all of 127/8); the test skips where it is absent."""
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.2", 0))
+    except OSError:
+        pytest.skip("needs a second loopback address (127.0.0.2) to play another client")
+    return "127.0.0.2"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,8 +19,18 @@ from hub.constants import MANIFEST_FILE as MANIFEST
 
 
 
-def _is_path(ref: str) -> bool:
-    return ref.startswith((".", "/", "~")) or ref.endswith(".keras") or os.path.exists(ref)
+def _is_path(ref) -> bool:
+    """Only explicit paths are paths: a `Path` (any `os.PathLike`), `./x`, `../x`, `/x`, `~/x` or `x.keras`.
+
+    A bare `team/enc` or `effnet-face-v2` is always a hub reference, even when a folder of that name sits
+    in the working directory: such a folder must never shadow the release, `hub=` and the registry's
+    sha256 pins (issue 29, W1/W2).
+    """
+    if isinstance(ref, os.PathLike):
+        return True
+    ref = str(ref)
+    return (ref in (".", "..", "~") or ref.startswith(("./", "../", "/", "~", ".\\", "..\\"))
+            or os.path.isabs(ref) or ref.endswith(".keras"))
 
 
 def verify_dir(path: Path, what: str) -> dict:
@@ -45,8 +55,12 @@ def _keras_load(path: Path, what: str):
     import keras
 
     import zoo.layers  # noqa: F401  (registers facezoo's serializable layers)
-    from hub.staging import unsafe_config_entries
+    from hub.staging import oversized_config_entries, unsafe_config_entries
     config = _read_config(path)
+    huge = oversized_config_entries(config) if config is not None else []
+    if huge:
+        raise UnsafeModelError(f"{what} asks for layer sizes past facezoo's bounds ({'; '.join(huge[:3])}); "
+                               "nothing was built. A face encoder needs nothing that large.")
     found = unsafe_config_entries(config) if config is not None else []
     if found:
         raise UnsafeModelError(f"{what} needs code to load ({'; '.join(found[:3])}), so it could only be loaded "
@@ -66,7 +80,12 @@ def _keras_load(path: Path, what: str):
                 f"{what} contains code that can only be loaded with safe_mode=False (e.g. a Lambda "
                 "layer). facezoo never loads such files: rebuild the model with registered "
                 "serializable layers. Keras said: " + text.splitlines()[0]) from None
-        raise
+        # any other refusal of the config (a class Keras cannot deserialize, a bad argument): the file is
+        # not a model facezoo can load; never a raw ValueError (issue 29)
+        raise UnsafeModelError(
+            f"{what}: Keras refused its config with safe_mode=True, so facezoo does not load it. Rebuild "
+            "the model with Keras or registered serializable layers. Keras said: "
+            + (text.splitlines() or [""])[0][:300]) from None
 
 
 def _read_config(path: Path):
@@ -111,8 +130,9 @@ def resolve_encoder(ref: str, *, revision: str | None = None, hub=None):
     try:
         snapshot = hublib.pull(repo_id, revision, hub=hub)
     except NotPublishedError as exc:
-        if spec is None:
-            raise
+        from hub.errors import RevisionNotFoundError
+        if spec is None or isinstance(exc, RevisionNotFoundError):
+            raise       # the repository is there: the hub's message names the tags and branches it has
         where = hublib.get_hub(hub).describe() if hasattr(hublib.get_hub(hub), "describe") else "the hub"
         raise NotPublishedError(
             f"Encoder {name!r} is in the registry but {repo_id}@{revision or 'main'} is not on {where}. "
@@ -130,7 +150,10 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     Args:
         ref: a registry name (`"effnet-face-v2"`), `name@revision` (a tag such as `v1`, a branch or
             a commit id), a hub repo id (`"team/my-encoder"`), or a local path (a `.keras` file or a
-            folder in the Keras `hf://` layout).
+            folder in the Keras `hf://` layout). Only explicit paths are paths: a `Path` object, or a
+            string starting with `./`, `../`, `/` or `~/`, or ending in `.keras`. `"team/enc"` is the hub
+            release even if a folder `team/enc` exists in the working directory; load that folder as
+            `"./team/enc"` or `Path("team/enc")`.
         revision: overrides the `@revision` in `ref`.
         trainable: the encoder's initial `trainable` flag (frozen by default).
         hub: a local hub folder, `"hf"`, or a Hub-compatible URL; default `$FACEZOO_HUB`, else the
@@ -146,7 +169,7 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
         >>> encoder = zoo.load_encoder("effnet-face-v2@v1")       # a tagged release
         >>> encoder = zoo.load_encoder("encoder.keras")           # a local file (RUN/encoder.keras)
     """
-    if isinstance(ref, (str, os.PathLike)) and _is_path(str(ref)):
+    if isinstance(ref, (str, os.PathLike)) and _is_path(ref):
         path = Path(str(ref)).expanduser()
         if not path.exists():
             raise MissingFileError(f"No encoder file or folder at {path}. Pass a registry name "

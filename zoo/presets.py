@@ -36,7 +36,8 @@ class Preset:
         corpus: one line: what the weights were trained on.
         input_size: the face size (px) the weights were trained at.
         scores: measured numbers ({"lfw_view1": 0.615}); keys of `SCORE_LABELS`.
-        files: folder under `PACKAGE_DIR` holding the shipped files ("" when only on a hub).
+        files: folder under `PACKAGE_DIR` holding the shipped files (an absolute path for a user's own
+            folder; "" when only on a hub).
         default: the entry's default preset (what the bare entry name loads).
         command: the command that made the weights.
     """

@@ -12,7 +12,7 @@ import pytest
 
 import hub
 import zoo
-from zoo.errors import IntegrityError, InputError, UnknownEncoderError
+from zoo.errors import IntegrityError, InputError, NotPublishedError, UnknownEncoderError
 from zoo.presets import PACKAGE_DIR, Preset
 from zoo.registry import default_preset, get_preset, register_preset, unregister_preset
 
@@ -130,6 +130,16 @@ def test_preset_not_shipped_is_pulled_at_its_pinned_revision(isolated_home):
         register_preset(preset.replace(sha256={**pins, "model.weights.h5": "0" * 64}), overwrite=True)
         with pytest.raises(IntegrityError, match="preset pins"):
             zoo.load_encoder(preset.name, hub=local)
+    finally:
+        unregister_preset(preset.name)
+
+
+def test_preset_neither_shipped_nor_on_the_hub_says_what_to_do(isolated_home):
+    preset = register_preset(get_preset("mobilenet-face.lfw-v1").replace(name="mobilenet-face.gone-test", files="",
+                                                                          default=False), overwrite=True)
+    try:
+        with pytest.raises(NotPublishedError, match="not shipped with this install.*Reinstall facezoo"):
+            zoo.load_encoder(preset.name, hub=str(isolated_home / "empty-hub"))
     finally:
         unregister_preset(preset.name)
 

@@ -139,7 +139,14 @@ def _load_preset(preset, *, hub=None):
     folder, repo_id, revision = preset.folder, None, None
     if folder is None:   # not shipped with this install: pull the pinned release
         import hub as hublib
-        snapshot = hublib.pull(preset.repo_id, preset.revision, hub=hub)
+        try:
+            snapshot = hublib.pull(preset.repo_id, preset.revision, hub=hub)
+        except NotPublishedError as exc:
+            raise NotPublishedError(
+                f"{what} is not shipped with this install and {preset.repo_id}@{preset.revision} is not on "
+                f"the hub. Reinstall facezoo (its wheel ships the presets), point at a hub that has it "
+                f"(hub=... / --hub / $FACEZOO_HUB), or load another preset (`facezoo encoders list`). "
+                f"Hub said: {exc}") from None
         folder, repo_id, revision = Path(snapshot.path), snapshot.repo_id, snapshot.revision
     verify_pinned_files(folder, preset.sha256, what)
     manifest = verify_dir(folder, what)
@@ -155,8 +162,8 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     Args:
         ref: a weight preset (`"mobilenet-face.lfw-v1"`), a registry name (`"mobilenet-face"`: its
             default preset, shipped with facezoo; an entry without one loads the hub's latest release),
-            `name@revision` (a hub tag such as `v1`, a branch or a commit id), a hub repo id (`"team/my-encoder"`), or a local path (a `.keras` file or a
-            folder in the Keras `hf://` layout).
+            `name@revision` (a hub tag such as `v1`, a branch or a commit id), a hub repo id
+            (`"team/my-encoder"`), or a local path (a `.keras` file or a folder in the Keras `hf://` layout).
         revision: overrides the `@revision` in `ref`.
         trainable: the encoder's initial `trainable` flag (frozen by default).
         hub: a local hub folder, `"hf"`, or a Hub-compatible URL; default `$FACEZOO_HUB`, else the

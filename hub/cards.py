@@ -1,26 +1,21 @@
-"""Model cards: render a release's card from `hub/templates/card.md`, read a catalogue card's facts.
+"""Model cards: render a release's card from `hub/templates/card.md`.
 
 A published card's YAML header (`library_name: keras`, license, tags, datasets, base_model, and a
 `model-index` only when the run measured metrics) is built with `huggingface_hub.ModelCardData`, so the
 Hub indexes it. Numbers in a card come only from `metadata["metrics"]` of a real run, and from
 `metadata["evidence"]` when the caller passed time-to-quality results (in a section of their own);
-the static cards in `hub/model_cards/<name>.md` hold architecture facts and no numbers.
+the catalogue's cards are generated from the registry's rows (`zoo.catalogue_card`).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from hub.constants import CARD_FILE
 from fzcore.errors import InputError, MissingFileError
 from fzcore.formats import ALIGNMENT_TEMPLATE
 
-# The release card template (`hub/templates/card.md`) and the catalogue's static cards
-# (`hub/model_cards/<name>.md`, read by `facezoo encoders show`) are package data, so a wheel renders
-# and shows the same as a checkout.
+# The release card template (`hub/templates/card.md`) is package data, so a wheel renders the same as
+# a checkout.
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "card.md"
-CARDS_DIR = Path(__file__).resolve().parent / "model_cards"
-_FACT_RE = re.compile(r"^- \*\*(?P<key>[^*]+?):\*\*\s*(?P<value>.+)$")
 
 
 def _flat(value) -> str:
@@ -120,37 +115,3 @@ def card_text(card, repo_id: str, metadata: dict) -> str:
         return str(card.content)
     raise InputError(f"card must be None, a markdown str or a huggingface_hub.ModelCard. "
                      f"Received: {type(card).__name__}")
-
-
-def card_path(name: str) -> Path:
-    return CARDS_DIR / f"{name}.md"
-
-
-def card_facts(name: str) -> dict:
-    """Facts of the catalogue card `hub/model_cards/<name>.md`: its YAML header and its `- **Key:** value` lines.
-
-    Returns {} when the entry has no card. Used by `facezoo encoders show NAME`.
-    """
-    path = card_path(name)
-    if not path.is_file():
-        return {}
-    text = path.read_text(encoding="utf-8")
-    facts: dict = {}
-    if text.startswith("---"):
-        import yaml
-        _, header, text = text.split("---", 2)
-        data = yaml.safe_load(header) or {}
-        for key in ("license", "library_name", "pipeline_tag"):
-            if key in data:
-                facts[key] = str(data[key])
-        if data.get("tags"):
-            facts["tags"] = ", ".join(map(str, data["tags"]))
-    for line in text.splitlines():
-        m = _FACT_RE.match(line.strip())
-        if m:
-            facts[m["key"].strip().lower()] = m["value"].strip()
-    return facts
-
-
-def list_cards() -> list[str]:
-    return sorted(p.stem for p in CARDS_DIR.glob("*.md") if p.name not in ("template.md", CARD_FILE))

@@ -141,9 +141,11 @@ def run(args) -> int:
              f"(model.weights.h5 sha256 {weights_sha[:16]}...)")
     if args.tag and not tag:
         _say(f"   (tag {args.tag!r} already names an earlier release on this hub, and tags never move: "
-             f"this one is the latest on main, which is what {spec.name!r} without @tag loads)")
+             f"this one is the latest on main, which is what {repo!r} without @tag loads)")
 
-    ref = spec.name if repo == spec.repo_id else repo
+    # A bare entry name loads its shipped preset when it has one; the repo id names what was just published.
+    from zoo.registry import get_preset
+    ref = spec.name if repo == spec.repo_id and get_preset(spec.name) is None else repo
     loaded = zoo.load_encoder(ref, hub=args.hub)
     _say(f"   zoo.load_encoder({ref!r}) -> {loaded.name}, {loaded.count_params():,} parameters, "
          "verified against its sha256 manifest")

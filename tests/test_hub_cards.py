@@ -1,27 +1,34 @@
-"""Model cards: one static card per catalogue entry, facts readable, numbers only from real metrics."""
+"""Model cards: catalogue cards generated from the registry's rows, release cards with numbers only from
+real metrics."""
 from __future__ import annotations
 
 import sys
 
 import pytest
 
-from hub.cards import card_facts, list_cards, render_card
+from hub.cards import render_card
+
+BUILTINS = ["effnet-face-v2", "effnet-face-v1", "convnext-face", "resnet-face", "mobilenet-face", "fs-original"]
 
 
-def test_every_catalogue_entry_has_a_card_with_facts():
+def test_every_catalogue_card_is_generated_from_its_rows():
     zoo = pytest.importorskip("zoo")
-    from zoo.encoders import BUILTIN_SPECS
+    from zoo.catalogue_card import catalogue_card
+    from zoo.registry import get_family
+    from zoo.errors import UnknownEncoderError
 
-    names = [spec.name for spec in BUILTIN_SPECS]  # not list_encoders(): other tests register their own
-    assert set(names) <= set(zoo.list_encoders())
-    assert set(names) <= set(list_cards())
-    for name in names:
-        facts = card_facts(name)
-        spec = zoo.get_spec(name)
-        assert facts["family"] == spec.family and facts["variant"] == spec.variant
-        assert facts["license"] == spec.license and facts["architecture"]
-        assert facts["normalisation"].startswith(spec.normalization)
-    assert card_facts("no-such-encoder") == {}
+    for name in BUILTINS:
+        card, spec = catalogue_card(name), zoo.get_spec(name)
+        for fact in (f"**Family:** {spec.family}", f"**Variant:** {spec.variant}", f"**License:** {spec.license}",
+                     f"**Normalisation:** {spec.normalization}", spec.description, get_family(spec.family).about):
+            assert fact in card, (name, fact)
+    with_preset = catalogue_card("mobilenet-face")
+    assert "| `mobilenet-face.lfw-v1` | yes |" in with_preset and "61.5%" in with_preset
+    assert "89ba915f6094ec330d04a92f8048f25cf3fb5f636266bcae0b173409a85a635f" in with_preset
+    assert catalogue_card("mobilenet-face.lfw-v1") == with_preset
+    assert "No weight preset" in catalogue_card("effnet-face-v2")
+    with pytest.raises(UnknownEncoderError):
+        catalogue_card("no-such-encoder")
 
 
 def test_rendered_card_has_keras_yaml_and_metrics_only_when_measured():

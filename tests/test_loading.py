@@ -23,12 +23,14 @@ def test_save_publish_pull_load_round_trip(tmp_path, encoder):
     local = str(tmp_path / "hub")
     release = hub.publish(encoder, "facezoo/mobilenet-face", hub=local, tag="v1",
                           metadata={"spec": zoo.get_spec("mobilenet-face").to_dict()})
-    for ref in ("mobilenet-face", "mobilenet-face@v1", f"mobilenet-face@{release.revision}",
+    # (the bare "mobilenet-face" loads its shipped preset, tests/test_presets.py; @revision asks the hub)
+    for ref in ("mobilenet-face@main", "mobilenet-face@v1", f"mobilenet-face@{release.revision}",
                 "facezoo/mobilenet-face"):
         loaded = zoo.load_encoder(ref, hub=local)
         np.testing.assert_array_equal(loaded.predict(_faces(), verbose=0), encoder.predict(_faces(), verbose=0))
         assert not loaded.trainable
-    assert zoo.load_encoder("mobilenet-face", hub=local, trainable=True).trainable
+        assert zoo.encoder_info(loaded).preset is None
+    assert zoo.load_encoder("facezoo/mobilenet-face", hub=local, trainable=True).trainable
 
 
 def test_tampered_weights_are_refused(tmp_path, encoder):
@@ -39,7 +41,7 @@ def test_tampered_weights_are_refused(tmp_path, encoder):
     data[len(data) // 2] ^= 0xFF
     blob.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="sha256"):
-        zoo.load_encoder("mobilenet-face", hub=str(local))
+        zoo.load_encoder("mobilenet-face@main", hub=str(local))
 
 
 def test_registry_pin_mismatch_is_refused(tmp_path, encoder):
@@ -143,7 +145,7 @@ def test_training_resolves_the_encoder_once_and_takes_a_home_folder(tmp_path, mo
                           metadata={"spec": zoo.get_spec("mobilenet-face").to_dict()})
     kwargs = dict(folders={"a": "unused", "b": "unused"}, run_dir=tmp_path / "run", schedule="frozen; top2@4",
                   size=32, dataset=_Pairs(), decoder_width=16, build_only=True)
-    trainer = train_pair(encoder="mobilenet-face", hub=counting, **kwargs)
+    trainer = train_pair(encoder="facezoo/mobilenet-face", hub=counting, **kwargs)
     assert CountingHub.pulls == 1
     assert trainer.meta["encoder"]["revision"] == release.revision
     assert zoo.encoder_info(trainer.model.encoder).revision == release.revision

@@ -19,6 +19,8 @@ def test_wildcards_filter():
     assert zoo.list_encoders("effnet-*") == ["effnet-face-v1", "effnet-face-v2"]
     assert zoo.list_encoders("*-face") == ["convnext-face", "mobilenet-face", "resnet-face"]
     assert zoo.list_encoders("nothing-*") == []
+    assert zoo.list_encoders("mobilenet-*") == ["mobilenet-face", "mobilenet-face.lfw-v1"]
+    assert zoo.list_encoders("mobilenet-*", presets=False) == ["mobilenet-face"]
 
 
 def test_unknown_name_suggests_close_names():
@@ -61,6 +63,14 @@ def test_cli_encoders_list_and_show():
     out = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "fs-original"],
                          capture_output=True, text=True, check=True)
     assert "fs_original" in out.stdout and "feature_shape" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "list"], capture_output=True, text=True,
+                         check=True)
+    preset_row = next(line for line in out.stdout.splitlines() if line.startswith("mobilenet-face.lfw-v1 "))
+    assert "LFW VIEW 1" in out.stdout.splitlines()[0] and "61.5%" in preset_row and "mobilenetv3/small" in preset_row
+    out = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "mobilenet-face"],
+                         capture_output=True, text=True, check=True)
+    assert "preset mobilenet-face.lfw-v1 (the default" in out.stdout and "61.5%" in out.stdout
+    assert "89ba915f6094ec330d04a92f8048f25cf3fb5f636266bcae0b173409a85a635f  model.weights.h5" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "recipes.cli", "encoders", "show", "resnet-fase"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "resnet-face" in bad.stderr and "Traceback" not in bad.stderr
@@ -72,7 +82,8 @@ def test_custom_register_before_first_lookup_keeps_the_builtins():
     because this test process has looked names up already."""
     code = ("import zoo; zoo.register(zoo.EncoderSpec(name='my-enc', family='mobilenetv3', variant='small', "
             "input_size=64, feature_stride=32, feature_channels=576, description='mine')); "
-            "print(zoo.get_spec('effnet-face-v2').family, zoo.get_spec('my-enc').name, len(zoo.list_encoders()))")
+            "print(zoo.get_spec('effnet-face-v2').family, zoo.get_spec('my-enc').name, "
+            "len(zoo.list_encoders(presets=False)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     family, mine, count = out.stdout.split()

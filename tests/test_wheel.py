@@ -1,7 +1,8 @@
 """A wheel is the same program as the checkout: a release published from `pip install .` in a fresh
 virtualenv, outside the source tree, has the same card and `facezoo.json` as one published from the
 checkout (bug: the wheel had no card template and the checkout added the committed benchmark results),
-whether published by the library or by a whole `facezoo quickstart`.
+whether published by the library or by a whole `facezoo quickstart`; and the wheel ships the weight
+presets, so `zoo.load_encoder("mobilenet-face")` loads offline on a fresh install (no quickstart, no hub).
 
 Slow (one wheel build and virtualenv for the module; two tiny quickstarts): a few minutes.
 """
@@ -29,9 +30,9 @@ metadata = encoder_metadata(encoder, corpus={"name": "facezoo synthetic faces", 
                             training={"recipe": "wheel test", "steps": 0}, metrics={"final_train_loss": 0.5})
 hub.publish(encoder, "team/wheel", hub=sys.argv[1], tag="v1", metadata=metadata)
 snap = hub.pull("team/wheel", "v1", hub=sys.argv[1])
-from hub.cards import card_facts
+from zoo.catalogue_card import catalogue_card
 print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest,
-                  "facts": card_facts("mobilenet-face")}))
+                  "facts": catalogue_card("mobilenet-face")}))
 """
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?")
 
@@ -43,7 +44,7 @@ def _normalized(out: str) -> tuple[str, dict, str]:
     manifest["training"].pop("date")
     # Keras' metadata.json records the save time, so file hashes differ run to run; the names must not.
     manifest["files"] = sorted(manifest["files"])
-    # the catalogue's static card (`facezoo encoders show`) is package data too: compared via the card text
+    # the catalogue card (`facezoo encoders show --card`) is generated from the rows: compared via the card text
     return _TIME.sub("TIME", data["card"]) + json.dumps(data["facts"], sort_keys=True), manifest, data["zoo"]
 
 
@@ -105,7 +106,7 @@ def test_wheel_publishes_the_same_release_as_the_checkout(tmp_path, wheel_python
     assert manifest_w == manifest_c
     assert card_w == card_c
     assert "## Use" in card_w and 'zoo.load_encoder("team/wheel")' in card_w
-    assert '"license"' in card_w, "the wheel lacks the catalogue's static cards (hub/model_cards)"
+    assert "mobilenet-face.lfw-v1" in card_w, "the catalogue card lacks the entry's preset"
     assert "evidence" not in manifest_w, "release metadata must not pick up benchmark results by itself"
 
 
@@ -114,9 +115,8 @@ PULLED = """
 import json, sys
 import hub, zoo
 snap = hub.pull("facezoo/mobilenet-face", "v1", hub=sys.argv[1])
-from hub.cards import card_facts
 print(json.dumps({"zoo": zoo.__file__, "card": (snap.path / "README.md").read_text(), "manifest": snap.manifest,
-                  "facts": card_facts("mobilenet-face")}))
+                  "facts": {}}))
 """
 _FLOAT = re.compile(r"\d+\.\d{4,}")
 
@@ -166,3 +166,46 @@ def test_wheel_quickstart_publishes_the_same_release_as_the_checkout(tmp_path, w
     assert _FLOAT.sub("FLOAT", card_w) == _FLOAT.sub("FLOAT", card_c)
     assert manifest_w["training"]["recipe"].startswith("facezoo quickstart")
     assert "evidence" not in manifest_w and "evidence" not in manifest_c
+
+
+# Loads the default preset with nothing but the install: empty homes, a hub that cannot be reached.
+PRESET = """
+import json, sys
+import numpy as np
+import zoo
+encoder = zoo.load_encoder("mobilenet-face")
+info = zoo.encoder_info(encoder)
+x = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+print(json.dumps({"zoo": zoo.__file__, "preset": info.preset, "path": info.path, "input": encoder.input_shape[1],
+                  "features": encoder.predict(x, verbose=0).ravel()[:64].tolist()}))
+"""
+
+
+def _load_preset(python, cwd, env, home: Path) -> dict:
+    env = {**env, "FACEZOO_HOME": str(home / "facezoo"), "HF_HOME": str(home / "hf"), "KERAS_HOME": str(home / "keras"),
+           "FACEZOO_HUB": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([str(python), "-c", PRESET], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    listed = subprocess.run([str(python), "-m", "recipes.cli", "encoders", "list", "mobilenet-*"], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data["list"] = listed.stdout
+    assert not any(p for p in (home / "facezoo").rglob("*") if p.is_file()), "loading a preset wrote to FACEZOO_HOME"
+    return data
+
+
+@pytest.mark.slow
+def test_wheel_loads_the_default_preset_offline(tmp_path, wheel_python):
+    """A fresh wheel install loads `mobilenet-face`'s shipped preset with no quickstart and no hub, from the
+    wheel's own files, with the same outputs as the checkout."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    wheel = _load_preset(wheel_python, outside, _env(), tmp_path / "wheel-home")
+    assert Path(wheel["zoo"]).is_relative_to(wheel_python.parent.parent), wheel["zoo"]
+    assert Path(wheel["path"]).is_relative_to(wheel_python.parent.parent), f"preset not from the wheel: {wheel['path']}"
+    assert wheel["preset"] == "mobilenet-face.lfw-v1" and wheel["input"] == 64
+    assert re.search(r"mobilenet-face\.lfw-v1 .* 61\.5%", wheel["list"]), wheel["list"]
+    checkout = _load_preset(sys.executable, REPO, {**_env(), "PYTHONPATH": str(REPO)}, tmp_path / "checkout-home")
+    assert Path(checkout["path"]).is_relative_to(REPO)
+    assert wheel["features"] == pytest.approx(checkout["features"], abs=1e-5)

@@ -13,6 +13,9 @@ Examples:
     >>> import zoo
     >>> zoo.list_encoders("effnet-*")
     ['effnet-face-v1', 'effnet-face-v2']
+    >>> zoo.list_encoders("mobilenet-*")                                  # entries and weight presets
+    ['mobilenet-face', 'mobilenet-face.lfw-v1']
+    >>> encoder = zoo.load_encoder("mobilenet-face")      # its default preset: shipped, pinned, offline
     >>> encoder = zoo.build_encoder("mobilenet-face", input_size=64)      # random init
     >>> encoder = zoo.load_encoder("effnet-face-v2")                      # pretrained, from the hub
     >>> zoo.encoder_info(encoder).revision                                # the commit it was pulled at
@@ -23,7 +26,8 @@ import importlib
 
 from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedError, ScheduleError,
                         UnknownEncoderError)
-from zoo.registry import get_spec, list_encoders, parse_ref, register
+from zoo.presets import Preset
+from zoo.registry import get_preset, get_spec, list_encoders, parse_ref, register, register_preset
 from zoo.spec import EncoderInfo, EncoderSpec, encoder_info
 
 from zoo import encoders as _encoders  # noqa: E402,F401 (built-in families register their rows; no Keras)
@@ -44,6 +48,7 @@ _LAZY = {
 
 __all__ = ["EncoderSpec", "EncoderInfo", "encoder_info", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
            "UnknownEncoderError", "DataError", "get_spec", "list_encoders", "parse_ref", "register",
+           "Preset", "get_preset", "register_preset",
            *_LAZY]
 
 

@@ -14,16 +14,24 @@ import re
 from zoo.errors import InputError
 
 
+def _block_patterns() -> dict:
+    """{family: block pattern} of the registered families that have blocks."""
+    from zoo.registry import families
+
+    return {name: fam.block_pattern for name, fam in families().items() if fam.block_pattern}
+
+
 def _family_pattern(model) -> str:
-    from zoo.encoders import BLOCK_PATTERNS
     from zoo.spec import encoder_info
+
+    patterns = _block_patterns()
 
     info = encoder_info(model)
     if info is not None and info.spec is not None:
-        pattern = BLOCK_PATTERNS.get(info.spec.family)
+        pattern = patterns.get(info.spec.family)
         if pattern is None:
             raise InputError(f"Encoder {info.spec.name!r} is of family {info.spec.family!r}, which has no "
-                             f"block pattern (families with blocks: {', '.join(sorted(BLOCK_PATTERNS))}). "
+                             f"block pattern (families with blocks: {', '.join(sorted(patterns))}). "
                              "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
         return pattern
     return _guess_pattern(model)
@@ -31,17 +39,17 @@ def _family_pattern(model) -> str:
 
 def _guess_pattern(model) -> str:
     """The block pattern with the most layer-name hits, for a Keras model that carries no spec."""
-    from zoo.encoders import BLOCK_PATTERNS
+    patterns = _block_patterns()
 
     names = [layer.name for layer in model.layers]
     best, best_hits = None, 0
-    for pattern in BLOCK_PATTERNS.values():
+    for pattern in patterns.values():
         hits = sum(1 for n in names if re.search(pattern, n))
         if hits > best_hits:
             best, best_hits = pattern, hits
     if best is None:
         raise InputError(f"Cannot find backbone blocks in encoder {model.name!r}: no layer name matches "
-                         f"a known block pattern ({', '.join(sorted(set(BLOCK_PATTERNS.values())))}). "
+                         f"a known block pattern ({', '.join(sorted(set(patterns.values())))}). "
                          "Use a name pattern stage (e.g. 'pattern:conv*') instead.")
     return best
 

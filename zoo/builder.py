@@ -1,7 +1,7 @@
 """`build_encoder`: the one builder that turns any catalogue spec into a `keras.Model`."""
 from __future__ import annotations
 
-from zoo.registry import get_spec
+from zoo.registry import get_family, get_spec
 from zoo.spec import NORMALIZATIONS, EncoderInfo, EncoderSpec, attach_info
 from zoo.errors import InputError
 
@@ -26,7 +26,6 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     """
     import keras
 
-    from zoo.encoders import FAMILIES
     from zoo.layers import Rescale
 
     spec: EncoderSpec = get_spec(name_or_spec)
@@ -34,13 +33,11 @@ def build_encoder(name_or_spec, weights=None, *, input_size: int | None = None,
     if size < 32 or size % 32 and spec.feature_stride >= 32:
         raise InputError(f"input_size for {spec.name!r} must be a multiple of 32 and at least 32. "
                          f"Received: input_size={size}")
-    if spec.family not in FAMILIES:
-        raise InputError(f"Spec {spec.name!r} names family {spec.family!r}, which has no builder. "
-                         f"Valid families: {', '.join(sorted(FAMILIES))}.")
+    family = get_family(spec.family)
     inputs = keras.Input((size, size, spec.channels), name="face")
     mean, std = NORMALIZATIONS[spec.normalization]
     x = Rescale(mean, std, name="normalize")(inputs)
-    features = FAMILIES[spec.family](spec, x)
+    features = family.builder(spec, x)
     model = keras.Model(inputs, features, name=spec.name.replace("-", "_"))
     if weights is not None:
         model.load_weights(weights)

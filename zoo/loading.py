@@ -2,6 +2,10 @@
 return a model that carries its spec and release (`zoo.encoder_info`), so nothing downstream resolves
 or verifies it again.
 
+A weight preset (`mobilenet-face.lfw-v1`, or a bare entry name with a default preset) loads from the
+files shipped in the package (else from its hub repo at its pinned revision), each checked against the
+preset row's sha256 before Keras reads a byte; `name@revision` always asks the hub.
+
 Hub releases and local folders pass the same verifier (`hub.manifest.verify_folder`): every listed
 file present with its sha256, no file outside the list. A single `.keras` file has no manifest and is
 loaded as the user's own file (Keras `safe_mode` still applies).
@@ -13,7 +17,7 @@ import os
 from pathlib import Path
 
 from zoo.errors import IntegrityError, MissingFileError, NotPublishedError, UnknownEncoderError, UnsafeModelError
-from zoo.registry import get_spec, is_registered, parse_ref, unknown_name_message
+from zoo.registry import get_preset, get_spec, is_registered, parse_ref, unknown_name_message
 from zoo.spec import EncoderInfo, attach_info, spec_from_dict
 from hub.constants import MANIFEST_FILE as MANIFEST
 
@@ -107,6 +111,8 @@ def _check_pins(spec, manifest: dict, revision: str, what: str) -> None:
         return  # the user asked for another release; pins apply to the pinned one
     files = manifest.get("files", {})
     for name, pinned in spec.sha256.items():
+        if name == MANIFEST:   # a preset pins its manifest too; a hub snapshot's was verified by its pull
+            continue
         actual = files.get(name, {}).get("sha256")
         if actual != pinned:
             raise IntegrityError(
@@ -144,16 +150,44 @@ def resolve_encoder(ref: str, *, revision: str | None = None, hub=None):
     return snapshot
 
 
+def _load_preset(preset, *, hub=None):
+    """Load a weight preset: its shipped folder (or its pinned hub release), every file checked against
+    the preset row's sha256s and the folder's manifest before Keras reads a byte. Returns (model, info)."""
+    from zoo.presets import verify_pinned_files
+
+    what = f"encoder preset {preset.name!r}"
+    folder, repo_id, revision = preset.folder, None, None
+    if folder is None:   # not shipped with this install: pull the pinned release
+        import hub as hublib
+        try:
+            snapshot = hublib.pull(preset.repo_id, preset.revision, hub=hub)
+        except NotPublishedError as exc:
+            raise NotPublishedError(
+                f"{what} is not shipped with this install and {preset.repo_id}@{preset.revision} is not on "
+                f"the hub. Reinstall facezoo (its wheel ships the presets), point at a hub that has it "
+                f"(hub=... / --hub / $FACEZOO_HUB), or load another preset (`facezoo encoders list`). "
+                f"Hub said: {exc}") from None
+        folder, repo_id, revision = Path(snapshot.path), snapshot.repo_id, snapshot.revision
+    verify_pinned_files(folder, preset.sha256, what)
+    manifest = verify_dir(folder, what)
+    model = _keras_load(folder, what)
+    spec = spec_from_dict(manifest.get("spec")) or get_spec(preset.name)
+    return model, EncoderInfo(spec=spec, repo_id=repo_id, revision=revision, manifest=manifest,
+                              path=str(folder), preset=preset.name)
+
+
 def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = False, hub=None):
     """Load a pretrained encoder as a `keras.Model`, verified against its sha256 manifest.
 
     Args:
-        ref: a registry name (`"effnet-face-v2"`), `name@revision` (a tag such as `v1`, a branch or
-            a commit id), a hub repo id (`"team/my-encoder"`), or a local path (a `.keras` file or a
-            folder in the Keras `hf://` layout). Only explicit paths are paths: a `Path` object, or a
-            string starting with `./`, `../`, `/` or `~/`, or ending in `.keras`. `"team/enc"` is the hub
-            release even if a folder `team/enc` exists in the working directory; load that folder as
-            `"./team/enc"` or `Path("team/enc")`.
+        ref: a weight preset (`"mobilenet-face.lfw-v1"`), a registry name (`"mobilenet-face"`: its
+            default preset, shipped with facezoo; an entry without one loads the hub's latest release),
+            `name@revision` (a hub tag such as `v1`, a branch or a commit id), a hub repo id
+            (`"team/my-encoder"`), or a local path (a `.keras` file or a folder in the Keras `hf://`
+            layout). Only explicit paths are paths: a `Path` object, or a string starting with `./`,
+            `../`, `/` or `~/`, or ending in `.keras`. `"team/enc"` is the hub release even if a folder
+            `team/enc` exists in the working directory; load that folder as `"./team/enc"` or
+            `Path("team/enc")`.
         revision: overrides the `@revision` in `ref`.
         trainable: the encoder's initial `trainable` flag (frozen by default).
         hub: a local hub folder, `"hf"`, or a Hub-compatible URL; default `$FACEZOO_HUB`, else the
@@ -165,6 +199,7 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
     `EncoderSpec`, the repo, the resolved commit and the verified manifest.
 
     Examples:
+        >>> encoder = zoo.load_encoder("mobilenet-face")          # its default preset, offline, pinned
         >>> encoder = zoo.load_encoder("effnet-face-v2")          # latest release on the default hub
         >>> encoder = zoo.load_encoder("effnet-face-v2@v1")       # a tagged release
         >>> encoder = zoo.load_encoder("encoder.keras")           # a local file (RUN/encoder.keras)
@@ -179,9 +214,18 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
         info = EncoderInfo(spec=spec_from_dict(manifest.get("spec")) or _spec_named_like(model),
                            manifest=manifest, path=str(path))
     else:
+        name, at = parse_ref(str(ref))
+        preset = get_preset(name)
+        if preset is not None and name == preset.name and (at or revision):
+            raise UnknownEncoderError(
+                f"Preset {name!r} is pinned to its own files; it takes no @revision. Load "
+                f"'{preset.entry}@{at or revision}' for a hub release. Received: ref={ref!r}")
+        if preset is not None and not (at or revision):
+            model, info = _load_preset(preset, hub=hub)
+            model.trainable = trainable
+            return attach_info(model, info)
         snapshot = resolve_encoder(str(ref), revision=revision, hub=hub)
         model = _keras_load(snapshot.path, f"encoder {ref!r} ({snapshot.repo_id}@{snapshot.revision[:12]})")
-        name = parse_ref(str(ref))[0]
         registered = get_spec(name) if is_registered(name) else None
         info = EncoderInfo(spec=spec_from_dict(snapshot.manifest.get("spec")) or registered,
                            repo_id=snapshot.repo_id, revision=snapshot.revision, manifest=snapshot.manifest)

@@ -101,6 +101,7 @@ class EncoderInfo:
         revision: the immutable 40-hex commit the weights were pulled at (resolved once, by the loader).
         manifest: the release's verified `facezoo.json` ({} when there is none).
         path: the local file or folder the weights were loaded from, if any.
+        preset: the weight preset (`ENTRY.TAG`, `zoo.presets.Preset`) the weights are, if any.
     """
 
     spec: EncoderSpec | None = None
@@ -108,6 +109,7 @@ class EncoderInfo:
     revision: str | None = None
     manifest: dict = field(default_factory=dict)
     path: str | None = None
+    preset: str | None = None
 
     @property
     def pretrained(self) -> bool:
@@ -115,7 +117,7 @@ class EncoderInfo:
 
     def to_dict(self) -> dict:
         return {"spec": self.spec.to_dict() if self.spec else None, "repo_id": self.repo_id,
-                "revision": self.revision, "manifest": self.manifest, "path": self.path}
+                "revision": self.revision, "manifest": self.manifest, "path": self.path, "preset": self.preset}
 
     def release_facts(self, model) -> dict:
         """What a release's facezoo.json says about `model`, the encoder carrying this info: input size,
@@ -136,7 +138,7 @@ class EncoderInfo:
             return None
         spec = spec_from_dict(data.get("spec"))
         return cls(spec=spec, repo_id=data.get("repo_id"), revision=data.get("revision"),
-                   manifest=dict(data.get("manifest") or {}), path=data.get("path"))
+                   manifest=dict(data.get("manifest") or {}), path=data.get("path"), preset=data.get("preset"))
 
 
 

@@ -2,11 +2,11 @@
 
 Four 5x5 stride-2 convolutions (128, 256, 512, 1024 filters, LeakyReLU), a dense bottleneck, a dense
 projection back to a 4x4 grid (for 64 px input) and one pixel-shuffle upscale: 8x8x512 at 64 px.
-Its catalogue row (`SPECS`) registers itself on import.
+Its family and catalogue row (`SPECS`) register themselves on import.
 """
 from __future__ import annotations
 
-from zoo.registry import register
+from zoo.registry import register, register_family
 from zoo.spec import EncoderSpec
 
 SPECS = (
@@ -42,5 +42,8 @@ def build_fs_original(spec, inputs, bottleneck: int = 1024):
     return x
 
 
+register_family("fs_original", build_fs_original, BLOCK_PATTERN,
+                "faceswap's 'original' encoder in Keras 3: four strided 5x5 convolutions, a dense bottleneck "
+                "and an upscale back to a feature map")
 for _spec in SPECS:
     register(_spec)

@@ -38,6 +38,8 @@ def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
         info.update(repo_id=source.repo_id, revision=source.revision)
     if source.path:
         info.update(path=source.path)
+    if source.preset:
+        info.update(preset=source.preset)
     if int(model.input_shape[1]) != size:
         model = resize_encoder(model, size)
     return model, info

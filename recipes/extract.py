@@ -44,6 +44,9 @@ def run(args) -> int:
                      progress=False if args.no_progress else None)
     print(report.summary())
     print(f"alignments: {report.alignments}")
+    problem = report.problem()
+    if problem:  # a run that wrote no face failed, whatever the reason: say why and what to change
+        raise UserError(f"extract wrote no face into {args.output}: {problem}.")
     return 0
 
 

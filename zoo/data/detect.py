@@ -73,7 +73,11 @@ class _MtcnnCore:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         logging.getLogger("absl").setLevel(logging.ERROR)
         from mtcnn import MTCNN
-        self.mtcnn = MTCNN(device=device)
+        from mtcnn.stages import StageONet, StageRNet
+
+        from zoo.data.pnet import make_pnet_stage
+        # mtcnn's own PNet pyramid falls below 12 px for large min_face_size (see zoo.data.pnet)
+        self.mtcnn = MTCNN(stages=[make_pnet_stage(), StageRNet, StageONet], device=device)
         self.kwargs = dict(options, min_face_size=int(min_face_size))
         self.min_side = max(int(min_face_size), 12)
 

@@ -19,7 +19,7 @@ class ProgressLines:
         self.faces = 0
         self._t0 = time.perf_counter()
         self._last = None
-        self._written = -1
+        self._written = None
 
     def update(self, n: int = 1, faces: int | None = None) -> None:
         self.n += n
@@ -37,8 +37,8 @@ class ProgressLines:
         self.stream.write(f"{self.label}: {self.n}/{self.total} frames, {self.faces} faces, "
                           f"{self.faces / elapsed:.1f} faces/s{left}\n")
         self.stream.flush()
-        self._written = self.n
+        self._written = (self.n, self.faces)
 
     def close(self) -> None:
-        if self._last is not None and self._written != self.n:
+        if self._last is not None and self._written != (self.n, self.faces):
             self.write()

@@ -16,7 +16,7 @@ from zoo.data.alignments import ALIGNMENTS_FILE, read_alignments, write_alignmen
 
 log = logging.getLogger(__name__)
 
-SETTINGS_KEYS = ("size", "every_n", "min_size", "min_score", "select")  # batch_size changes no output
+SETTINGS_KEYS = ("size", "every_n", "min_size", "min_score", "select", "track")  # batch_size changes no output
 
 
 def settings_change(old: dict, new: dict) -> str:

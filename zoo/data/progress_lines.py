@@ -42,3 +42,22 @@ class ProgressLines:
     def close(self) -> None:
         if self._last is not None and self._written != (self.n, self.faces):
             self.write()
+
+
+class LineBar:
+    """The few tqdm calls extract makes, printed as `ProgressLines` (`report.faces` is the face count)."""
+
+    disable = False
+
+    def __init__(self, lines: ProgressLines, report):
+        self.lines, self.report = lines, report
+
+    def update(self, n=1):
+        self.lines.update(n, faces=self.report.faces)
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def close(self):
+        self.lines.faces = self.report.faces
+        self.lines.close()

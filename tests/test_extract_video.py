@@ -111,3 +111,45 @@ def test_cli_exits_non_zero_with_the_reason_when_no_face_is_found(tmp_path):
                          timeout=600)
     assert out.returncode != 0
     assert "no face found in any of 2 frames" in out.stderr and "Lower --min-size" in out.stderr
+
+
+def clip_frames(n, side=360):
+    cap = cv2.VideoCapture(str(CLIP))
+    frames = [cv2.resize(cap.read()[1], (side, side), interpolation=cv2.INTER_AREA)[:, :, ::-1].copy()
+              for _ in range(n)]
+    cap.release()
+    return frames
+
+
+@needs_clip
+def test_tracker_follows_the_face_with_one_full_frame_and_agrees_with_it():
+    from zoo.data.detect import FaceDetector
+    from zoo.data.track import VideoTracker
+
+    frames = clip_frames(8)
+    with FaceDetector(min_face_size=40) as det:
+        tracker = VideoTracker(det)
+        tracked = tracker.detect(frames[:4]) + tracker.detect(frames[4:])  # two batches, one track
+        assert tracker.full_frames == 1 and all(len(f) == 1 for f in tracked)
+        for k in (3, 7):
+            (full,) = det.detect([frames[k]])[0][:1]
+            eye = np.linalg.norm(full.landmarks[1] - full.landmarks[0])
+            err = np.linalg.norm(tracked[k][0].landmarks - full.landmarks, axis=1).mean() / eye
+            assert err < 0.1, (k, err)
+
+
+@needs_clip
+def test_tracker_sends_a_frame_whose_face_jumped_to_the_full_detector():
+    from zoo.data.detect import FaceDetector
+    from zoo.data.track import VideoTracker
+
+    frames = clip_frames(3)
+    cut = np.zeros_like(frames[2])
+    cut[:, :-100] = frames[2][:, 100:]
+    frames.append(cut)  # a cut: the face is 100 px further left
+    with FaceDetector(min_face_size=40) as det:
+        tracker = VideoTracker(det)
+        tracked = tracker.detect(frames)
+    assert tracker.full_frames == 2 and [len(f) for f in tracked] == [1, 1, 1, 1]
+    shift = tracked[2][0].box[0] - tracked[3][0].box[0]
+    assert 90 < shift < 110

@@ -5,6 +5,7 @@ padded to 1280x720), written to a temp folder (never committed). In one run, on 
   anchor:  FaceDetector.detect([frame]) on every full frame (MTCNN called per frame, min face 20 px)
   facezoo: zoo.data.extract.extract(clip) with its defaults (video faces followed between key frames,
            zoo.data.track), which also aligns, writes crops and the alignments file
+  untracked: the same with track=False (MTCNN on every full frame in batches: extract before issue 31)
 and, as a check of agreement, the mean distance between the anchor's and extract's 5 landmarks per face,
 as a fraction of the eye distance. Prints faces/s side by side and their ratio.
 
@@ -77,6 +78,7 @@ def main() -> int:
             anchor_faces = sum(len(v) for v in anchor.values())
 
             report = extract([clip], Path(tmp) / "out", size=256, detector=detector, progress=False)
+            plain = extract([clip], Path(tmp) / "plain", size=256, detector=detector, progress=False, track=False)
         ours = face_records(read_alignments(Path(tmp) / "out"))
         errs = []
         for r in ours:
@@ -93,6 +95,7 @@ def main() -> int:
     print(f"{'':32s}{'faces':>7s}{'seconds':>10s}{'faces/s':>10s}")
     print(f"{'anchor: MTCNN per full frame':32s}{anchor_faces:7d}{anchor_s:10.1f}{a_fps:10.2f}")
     print(f"{'facezoo extract (tracking)':32s}{report.faces:7d}{report.seconds:10.1f}{o_fps:10.2f}")
+    print(f"{'facezoo extract --no-track':32s}{plain.faces:7d}{plain.seconds:10.1f}{plain.faces_per_second:10.2f}")
     print(f"speed-up: {o_fps / a_fps:.1f}x faces/s (extract also aligns and writes {report.faces} crops)")
     if errs:
         print(f"landmark agreement with the anchor: mean {np.mean(errs):.3f}, max {np.max(errs):.3f} "

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="frames per detector call (default 16)")
     parser.add_argument("--largest-only", action="store_true", help="keep only the largest face per frame")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-track", action="store_true",
+                        help="run the full-frame detector on every video frame (slower; by default faces are "
+                             "followed between key frames every 25 frames, and new faces are found there)")
     parser.add_argument("--from-faceswap", metavar="ALIGNMENTS.fsa", default=None,
                         help="import faceswap's alignments file; INPUT is its video or frames folder")
     parser.add_argument("--from-dfl", metavar="ALIGNED_DIR", default=None,
@@ -82,7 +85,7 @@ def run(args) -> int:
               "folder: `facezoo extract INPUT -o faces/NAME`.")
     report = extract(args.inputs, args.output, size=args.size, every_n=args.every_n, min_size=args.min_size,
                      min_score=args.min_score, batch_size=args.batch_size, largest_only=args.largest_only,
-                     progress=False if args.no_progress else None)
+                     progress=False if args.no_progress else None, track=not args.no_track)
     print(report.summary())
     print(f"alignments: {report.alignments}")
     problem = report.problem()

@@ -153,3 +153,14 @@ def test_tracker_sends_a_frame_whose_face_jumped_to_the_full_detector():
     assert tracker.full_frames == 2 and [len(f) for f in tracked] == [1, 1, 1, 1]
     shift = tracked[2][0].box[0] - tracked[3][0].box[0]
     assert 90 < shift < 110
+
+
+def test_a_run_that_failed_on_every_frame_for_one_reason_names_it():
+    from zoo.data.extract import ExtractReport
+
+    report = ExtractReport(out_dir=Path("out"), frames=5)
+    report.skipped["detect-failed"] = 5
+    report.details["detect-failed"] = "ValueError: The convolution operation resulted in an empty output."
+    assert "failed on every one of 5 frames: ValueError: The convolution" in report.problem()
+    report.faces = 1
+    assert report.problem() is None

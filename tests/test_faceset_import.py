@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "face_data"
 PHOTOS = [SHARED / "lfw" / "images_deepfunneled" / n / f"{n}_0001.jpg" for n in ("Tony_Blair", "Colin_Powell")]
 CLIP = SHARED / "videos" / "speaker1.mp4"
-needs_photos = pytest.mark.skipif(not all(p.is_file() for p in PHOTOS), reason="LFW photos absent (../shared/face_data)")
+needs_photos = pytest.mark.skipif(not all(p.is_file() for p in PHOTOS),
+                                  reason="LFW photos absent (../shared/face_data)")
 needs_clip = pytest.mark.skipif(not CLIP.is_file(), reason=f"real clip {CLIP} absent (../shared/face_data)")
 
 
@@ -198,7 +199,8 @@ def test_hostile_fsa_and_dfl_never_run_code(tmp_path):
         import_faceswap(fsa, tmp_path / "frames", tmp_path / "out")
     dfl_dir = tmp_path / "aligned"
     dfl_dir.mkdir()
-    (dfl_dir / "x.jpg").write_bytes(dfl_jpeg(np.zeros((64, 64, 3), np.uint8), pickle.dumps({"landmarks": Payload(target)})))
+    evil = pickle.dumps({"landmarks": Payload(target)})
+    (dfl_dir / "x.jpg").write_bytes(dfl_jpeg(np.zeros((64, 64, 3), np.uint8), evil))
     with pytest.raises(UnsafePickleError, match="builtins.exec"):
         import_dfl(dfl_dir, tmp_path / "out2")
     assert not target.exists()

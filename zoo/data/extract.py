@@ -11,7 +11,7 @@ alignments.jsonl records (one JSON object a line; `type` says which):
           landmarks_crop [[x, y] * 5] (crop px), matrix [[a, b, c], [d, e, f]] (source -> crop),
           score, crop (path relative to OUT), size, template, image_size [w, h]
     skip: type, source, sha256 (null when unreadable), frame (null for the whole source), reason, detail
-    done: type, source, sha256, frames, faces, settings {size, every_n, min_size, min_score, select}
+    done: type, source, sha256, frames, faces, settings {size, every_n, min_size, min_score, select, track}
           (a rerun with other settings redoes the source: `zoo.data.extract_resume`)
 
 The alignments file's reader and writers live in `zoo.data.alignments` (re-exported here).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import collections
 import glob
 import hashlib
-import logging
 import os
 import re
 import time
@@ -46,8 +45,6 @@ from zoo.data.track import VideoTracker
 from zoo.data.video import VIDEO_EXTENSIONS, is_video_path, iter_frames, video_info
 from zoo.errors import DataError, InputError
 from zoo.io import sha256_file
-
-log = logging.getLogger(__name__)
 
 CROP_EXT = ".png"
 SELECT_MODES = ("all", "largest", "centre")

@@ -79,6 +79,9 @@ def run(args) -> int:
     if args.every_n < 1 or args.batch_size < 1 or args.min_size < 1:
         raise UserError(f"--every-n, --batch-size and --min-size must be >= 1. Received: "
                         f"--every-n {args.every_n} --batch-size {args.batch_size} --min-size {args.min_size}")
+    if args.min_size < 12:
+        print(f"note: --min-size {args.min_size} is below the smallest face MTCNN can find (12 px); "
+              "searching from 12 px")
     if len(args.inputs) > 1:
         print(f"note: all {len(args.inputs)} inputs go into one face folder, {args.output}, which training "
               "treats as ONE identity. If they show different people, extract each person into its own "

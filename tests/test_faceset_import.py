@@ -100,6 +100,9 @@ def test_faceswap_frames_folder_matches_facezoo_extraction(tmp_path, detector):
         a = cv2.imread(str(tmp_path / "ours" / f["crop"])).astype(int)
         b = cv2.imread(str(tmp_path / "imported" / r["crop"])).astype(int)
         assert np.abs(a - b).mean() < 1.0
+    from zoo.data.dataset import FolderSource  # what `facezoo train --a FOLDER` reads
+    source = FolderSource(tmp_path / "imported")
+    assert len(source) == 2 and all(source.read(i)[1].shape == (5, 2) for i in range(2))
 
 
 @needs_clip

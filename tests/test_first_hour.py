@@ -381,7 +381,8 @@ def test_extract_warns_that_several_inputs_make_one_identity(tmp_path):
         cv2.imwrite(str(tmp_path / name / "photo.png"), np.full((80, 80, 3), 128, np.uint8))
     out = _cli("extract", str(tmp_path / "alice"), str(tmp_path / "bob"), "-o", str(tmp_path / "faces"),
                "--no-progress")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 2, out.stderr  # no face in either photo: a failure that says why (issue 31)
+    assert "no face found in any of 2 frames" in out.stderr
     assert "treats as ONE identity" in out.stdout and "facezoo extract INPUT -o faces/NAME" in out.stdout
 
 

@@ -73,20 +73,27 @@ class _MtcnnCore:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         logging.getLogger("absl").setLevel(logging.ERROR)
         from mtcnn import MTCNN
-        self.mtcnn = MTCNN(device=device)
+        from mtcnn.stages import StageONet, StageRNet
+
+        from zoo.data.pnet import make_pnet_stage
+        # mtcnn's own PNet pyramid falls below 12 px for large min_face_size (see zoo.data.pnet)
+        self.mtcnn = MTCNN(stages=[make_pnet_stage(), StageRNet, StageONet], device=device)
         self.kwargs = dict(options, min_face_size=int(min_face_size))
         self.min_side = max(int(min_face_size), 12)
 
-    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, images: list[np.ndarray], min_face_size: int | None = None) -> list[np.ndarray]:
+        kwargs, min_side = self.kwargs, self.min_side
+        if min_face_size is not None:  # one call's own search minimum (zoo.data.track: face-sized crops)
+            kwargs, min_side = dict(kwargs, min_face_size=int(min_face_size)), max(int(min_face_size), 12)
         out: list[np.ndarray] = [np.empty((0, 15))] * len(images)
         groups: dict[tuple, list[int]] = {}
         for i, img in enumerate(images):
-            if min(img.shape[:2]) >= self.min_side:  # smaller images cannot hold a detectable face
+            if min(img.shape[:2]) >= min_side:  # smaller images cannot hold a detectable face
                 groups.setdefault(img.shape, []).append(i)
         # One call per image size: mtcnn pads a mixed batch to the largest image, wasting work.
         for idx in groups.values():
             rows = self.mtcnn.detect_faces([images[i] for i in idx], box_format="xyxy",
-                                           output_type="numpy", **self.kwargs)
+                                           output_type="numpy", **kwargs)
             rows = np.asarray(rows, dtype=np.float64)
             if rows.size == 0:
                 continue
@@ -137,7 +144,8 @@ def _worker_main() -> None:
         if msg is None:
             return
         try:
-            _send(proto_out, ("ok", core(msg)))
+            images, min_face_size = msg if isinstance(msg, tuple) else (msg, None)
+            _send(proto_out, ("ok", core(images, min_face_size)))
         except Exception as exc:  # noqa: BLE001
             _send(proto_out, ("error", f"{type(exc).__name__}: {exc}"))
 
@@ -219,15 +227,15 @@ class FaceDetector:
             raise DataError(f"the MTCNN worker process died (exit code {code}); check memory, or set "
                             "KERAS_BACKEND=tensorflow to detect in-process") from None
 
-    def detect_raw(self, images) -> list[np.ndarray]:
+    def detect_raw(self, images, min_face_size: int | None = None) -> list[np.ndarray]:
         images = [_as_rgb_uint8(im) for im in images]
         if not images:
             return []
         self.start()
         if self._core is not None:
-            return self._core(images)
+            return self._core(images, min_face_size)
         try:
-            _send(self._proc.stdin, images)
+            _send(self._proc.stdin, (images, min_face_size))
         except OSError:
             pass  # the worker died; _receive says so
         status, payload = self._receive()
@@ -235,9 +243,10 @@ class FaceDetector:
             raise RuntimeError(f"MTCNN failed: {payload}")
         return payload
 
-    def detect(self, images) -> list[list[Face]]:
-        """Faces per image (RGB uint8 arrays), each list sorted by score, best first."""
-        return [_rows_to_faces(rows) for rows in self.detect_raw(images)]
+    def detect(self, images, min_face_size: int | None = None) -> list[list[Face]]:
+        """Faces per image (RGB uint8 arrays), each list sorted by score, best first. `min_face_size`
+        overrides the detector's own for this call."""
+        return [_rows_to_faces(rows) for rows in self.detect_raw(images, min_face_size)]
 
     def close(self) -> None:
         proc, self._proc, self._core = self._proc, None, None

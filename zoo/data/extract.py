@@ -11,7 +11,8 @@ alignments.jsonl records (one JSON object a line; `type` says which):
           landmarks_crop [[x, y] * 5] (crop px), matrix [[a, b, c], [d, e, f]] (source -> crop),
           score, crop (path relative to OUT), size, template, image_size [w, h]
     skip: type, source, sha256 (null when unreadable), frame (null for the whole source), reason, detail
-    done: type, source, sha256, frames, faces
+    done: type, source, sha256, frames, faces, settings {size, every_n, min_size, min_score, select, track}
+          (a rerun with other settings redoes the source: `zoo.data.extract_resume`)
 
 The alignments file's reader and writers live in `zoo.data.alignments` (re-exported here).
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 import collections
 import glob
 import hashlib
-import logging
 import os
 import re
 import time
@@ -37,12 +37,14 @@ import numpy as np
 from zoo.data.alignments import (ALIGNMENTS_FILE, AlignmentsJournal, face_records,  # noqa: F401 (re-exported)
                                  read_alignments, write_alignments)
 from zoo.data.align import TEMPLATE_NAME, align_face, check_size, transform_points
+from zoo.data.extract_resume import SETTINGS_KEYS, prepare_resume
 from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, list_images, read_image, write_image
+from zoo.data.prefetch import prefetch
+from zoo.data.progress_lines import LineBar, ProgressLines
+from zoo.data.track import VideoTracker
 from zoo.data.video import VIDEO_EXTENSIONS, is_video_path, iter_frames, video_info
 from zoo.errors import DataError, InputError
 from zoo.io import sha256_file
-
-log = logging.getLogger(__name__)
 
 CROP_EXT = ".png"
 SELECT_MODES = ("all", "largest", "centre")
@@ -56,6 +58,9 @@ class ExtractReport:
     extracted: int = 0        # sources read in this run
     resumed: int = 0          # sources already done in an earlier run (not read again)
     dropped_partial: int = 0  # cut-off sources of an earlier run whose records were dropped and redone
+    redone: int = 0           # sources of an earlier run redone because the settings changed
+    changed: str = ""         # which settings changed, e.g. "min_size 20 -> 80"
+    details: dict = field(default_factory=dict)  # skip reason -> its first detail (the why)
     frames: int = 0           # images + video frames run through the detector
     faces: int = 0            # faces written in this run
     skipped: collections.Counter = field(default_factory=collections.Counter)  # reason -> count
@@ -76,10 +81,35 @@ class ExtractReport:
             lines.append(f"{self.resumed} of {self.sources} sources were already done (resumed)")
         if self.dropped_partial:
             lines.append(f"{self.dropped_partial} cut-off sources from an earlier run were redone")
+        if self.redone:
+            lines.append(f"{self.redone} sources of an earlier run were redone: the settings changed ({self.changed})")
         if self.skipped:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))
             lines.append(f"skipped {sum(self.skipped.values())} ({reasons})")
         return "\n".join(lines)
+
+    def problem(self) -> str | None:
+        """Why this run produced nothing, and what to change; None when it wrote faces or had nothing to do.
+
+        A run that read frames (or tried sources) and wrote no face is a failure, not a quiet success."""
+        if self.faces or (self.frames == 0 and not self.skipped):
+            return None
+        if len(self.skipped) == 1:
+            reason = next(iter(self.skipped))
+            detail = " ".join(str(self.details.get(reason, "")).split())[:400]
+            if reason == "detect-failed":
+                return (f"the face detector failed on every one of {self.frames} frames: {detail}. "
+                        "Try another --min-size (it must be smaller than the frames' shorter side), or "
+                        "report this with the input's size")
+            if reason == "no-face":
+                why = f" ({detail})" if detail else ""
+                return (f"no face found in any of {self.frames} frames{why}. Lower --min-size (faces smaller "
+                        "than it are not searched) or --min-score, and check the inputs show faces")
+            return f"every source was skipped as {reason}: {detail}. Check the input files"
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items()))
+        return (f"no face found in {self.frames} frames ({reasons}; first reasons: "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(self.details.items()))[:600]
+                + "). Lower --min-size or --min-score, and check the inputs show faces")
 
 
 def expand_inputs(inputs, exclude=None) -> list[Path]:
@@ -113,29 +143,6 @@ def _crop_prefix(source: Path, sha: str) -> str:
     return f"{stem}_{key}"
 
 
-def _prepare_resume(out_dir: Path, report: ExtractReport) -> set[tuple[str, str]]:
-    """Keep the records of finished sources, drop the rest (and their crops); return the done keys."""
-    path = out_dir / ALIGNMENTS_FILE
-    for stale in out_dir.glob(".*.tmp*"):  # temp files of a killed atomic write
-        stale.unlink(missing_ok=True)
-    if not path.exists():
-        return set()
-    raw = path.read_bytes()
-    records = read_alignments(path)
-    done = {(r["source"], r["sha256"]) for r in records if r.get("type") == "done"}
-    keep = [r for r in records if (r.get("source"), r.get("sha256")) in done]
-    if len(keep) != len(records) or (raw and not raw.endswith(b"\n")):
-        kept_crops = {r["crop"] for r in keep if r.get("type") == "face"}
-        partial = {(r.get("source"), r.get("sha256")) for r in records} - done
-        report.dropped_partial = len(partial)
-        for r in records:
-            if r.get("type") == "face" and r["crop"] not in kept_crops:
-                (out_dir / r["crop"]).unlink(missing_ok=True)
-        write_alignments(path, keep)
-        log.info("resume: dropped %d records of %d cut-off sources", len(records) - len(keep), len(partial))
-    return done
-
-
 class _Source:
     __slots__ = ("path", "sha", "prefix", "frames", "faces")
 
@@ -147,7 +154,8 @@ class _Source:
 
 def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int = 20,
             min_score: float = 0.9, batch_size: int = 16, largest_only: bool = False,
-            select: str = "all", detector=None, progress: bool | None = None) -> ExtractReport:
+            select: str = "all", detector=None, progress: bool | None = None,
+            progress_every_s: float = 5.0, track: bool = True) -> ExtractReport:
     """Detect, align and crop every face in `inputs` into `out_dir`; resume an earlier run there.
 
     Args:
@@ -163,7 +171,11 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
             is nearest the frame's centre: for photos framed on one person, like LFW, where a larger
             bystander's face may also be found).
         detector: a started or unstarted `FaceDetector` to reuse (it is not closed); default: a new one.
-        progress: show a tqdm bar (None: only on a terminal).
+        track: in videos, detect in full frames now and then and follow the faces in small crops between
+            (`zoo.data.track`: many times faster on a CPU; a face entering the picture is found at the next
+            key frame, within 25 frames). False: the full detector on every frame.
+        progress: show a tqdm bar (None: only on a terminal; otherwise a plain line on stderr every
+            `progress_every_s` seconds, so logs show progress too). False: nothing.
 
     Returns:
         An ExtractReport (counts, skip reasons, faces/s). Bad sources are skipped, never fatal.
@@ -188,7 +200,10 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
                         f"({', '.join(sorted(IMAGE_EXTENSIONS))}), videos and folders of them.")
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ExtractReport(out_dir=out_dir, sources=len(sources))
-    done = _prepare_resume(out_dir, report)
+    settings = dict(size=size, every_n=int(every_n), min_size=int(min_size), min_score=float(min_score),
+                    select=select, track=bool(track))
+    settings = {k: settings[k] for k in SETTINGS_KEYS}
+    done = prepare_resume(out_dir, report, settings)
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
 
     estimates = {}
@@ -196,9 +211,12 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
         n = 1
         if is_video_path(s):
             try:
-                n = max(1, -(-video_info(s).frame_count // every_n))
+                info = video_info(s)
             except SkipReason:
-                pass
+                info = None
+            if info is not None:
+                n = max(1, -(-info.frame_count // every_n))
+                _check_min_size(s, info.size, min_size)
         estimates[s] = n
 
     own_detector = detector is None
@@ -208,6 +226,9 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
     journal = AlignmentsJournal(out_dir / ALIGNMENTS_FILE)
     bar = tqdm(total=sum(estimates.values()), unit="frame", desc="extract", dynamic_ncols=True,
                disable=(not progress) if progress is not None else None)
+    if bar.disable and progress is None:  # not a terminal: plain lines a log can show
+        bar.close()
+        bar = LineBar(ProgressLines(sum(estimates.values()), every_s=progress_every_s), report)
     start = time.perf_counter()
 
     def events():
@@ -251,8 +272,31 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
                     errors.append(f"{type(exc).__name__}: {exc}")
             return faces, errors
 
+    trackers: dict[int, VideoTracker] = {}
+
+    def detect_frames(frames):
+        """Faces and errors for a batch's frame events: videos through their tracker, the rest at once."""
+        results, errors = [None] * len(frames), [None] * len(frames)
+        groups: dict[int, list[int]] = {}
+        for k, ev in enumerate(frames):
+            groups.setdefault(id(ev[1]) if track and is_video_path(ev[1].path) else 0, []).append(k)
+        for key, ks in groups.items():
+            images = [frames[k][3] for k in ks]
+            if key:
+                try:
+                    found, errs = trackers.setdefault(key, VideoTracker(detector)).detect(images), [None] * len(ks)
+                except Exception:  # noqa: BLE001 - the plain path finds and reports the frame that breaks
+                    trackers.pop(key, None)
+                    found, errs = detect(images)
+            else:
+                found, errs = detect(images)
+            for k, f, e in zip(ks, found, errs):
+                results[k], errors[k] = f, e
+        return results, errors
+
     def skip(src: _Source, frame, reason: str, detail: str = ""):
         report.skipped[reason] += 1
+        report.details.setdefault(reason, detail)
         journal.write({"type": "skip", "source": str(src.path), "sha256": src.sha, "frame": frame,
                        "reason": reason, "detail": detail})
 
@@ -268,6 +312,8 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
             faces = [pick_face(faces, rgb.shape, select)]
         if not faces:
             detail = f"{found} below min-score {min_score} or min-size {min_size}" if found else ""
+            if min(rgb.shape[:2]) < min_size:
+                detail = f"the {rgb.shape[1]}x{rgb.shape[0]} image is smaller than min-size {min_size}"
             return skip(src, index, "no-face", detail)
         h, w = rgb.shape[:2]
         for k, face in enumerate(faces):
@@ -289,7 +335,7 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
 
     def flush(pending):
         frames = [ev for ev in pending if ev[0] == "frame"]
-        results, errors = detect([ev[3] for ev in frames]) if frames else ([], [])
+        results, errors = detect_frames(frames) if frames else ([], [])
         it = iter(zip(results, errors))
         for kind, src, index, payload in pending:
             if kind == "begin":
@@ -305,12 +351,13 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
                     bar.update(estimates[src.path])
                 skip(src, None, payload.reason, payload.detail)
             elif kind == "end":
+                trackers.pop(id(src), None)
                 journal.write({"type": "done", "source": str(src.path), "sha256": src.sha,
-                               "frames": src.frames, "faces": src.faces})
+                               "frames": src.frames, "faces": src.faces, "settings": settings})
 
     try:
         pending, n_frames = [], 0
-        for ev in _prefetch(events(), maxsize=2 * int(batch_size)):
+        for ev in prefetch(events(), maxsize=2 * int(batch_size)):
             pending.append(ev)
             n_frames += ev[0] == "frame"
             if n_frames >= batch_size:
@@ -326,55 +373,21 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
     return report
 
 
+def _check_min_size(path: Path, size, min_size: int) -> None:
+    """Refuse, before the first frame, a min-size no face in this video can have."""
+    w, h = size
+    if min_size > min(w, h):
+        raise InputError(f"min-size {min_size} px is larger than the shorter side of {path} ({w}x{h}): no face "
+                         f"that large fits in its frames. Use min-size {max(12, min(w, h) // 4)} or less "
+                         "(faces are usually a quarter to a half of the shorter side).")
+
+
 def pick_face(faces, image_shape, select: str):
     """The one face `select` keeps of a frame's faces: "largest" by box area, "centre" nearest the middle."""
     if select == "largest":
         return max(faces, key=lambda f: f.area)
     cy, cx = image_shape[0] / 2.0, image_shape[1] / 2.0
     return min(faces, key=lambda f: ((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
-
-
-def _prefetch(iterable, maxsize: int):
-    """Run a generator in a thread, `maxsize` items ahead: files are read and hashed while MTCNN runs
-    (OpenCV decoding and TensorFlow both release the GIL). Its exceptions are re-raised here."""
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=max(1, maxsize))
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run():
-        try:
-            for item in iterable:
-                if not put(item):
-                    return
-            put((end, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put((end, exc))
-
-    thread = threading.Thread(target=run, name="facezoo-extract-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if isinstance(item, tuple) and item and item[0] is end:
-                if item[1] is not None:
-                    raise item[1]
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 def _r(values, nd: int = 3):

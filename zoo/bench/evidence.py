@@ -218,7 +218,7 @@ def run_benchmark(cfg: BenchConfig, out_dir, *, progress=print) -> list[dict]:
     if cfg.pair:
         if needs_encoder and not cfg.pretrained:
             raise InputError("a real pair needs --pretrained (the encoder pretrained without the pair's people, "
-                             "for example releases/mobilenet-face-lfw-v1): facezoo pretrains only synthetic "
+                             "for example mobilenet-face.lfw-v1, the shipped preset): facezoo pretrains only synthetic "
                              "encoders inside this benchmark.")
         data = real_pair(cfg.pair, cfg.size, probe_fraction=cfg.probe_fraction, eval_fraction=cfg.eval_fraction,
                          split_seed=cfg.data_seed)

@@ -204,3 +204,37 @@ def test_facezoo_judge_json_end_to_end(people):
                               str(people["target_held_out"][0])], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=600)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr and "target" in missing.stderr
+
+
+def test_convert_report_prints_the_judges_numbers_or_why_not(people, tmp_path, capsys, monkeypatch):
+    """`facezoo convert --report` judges what it wrote against the run's own training faces."""
+    import argparse
+
+    import zoo
+    from recipes import convert as recipe
+    from tests.test_convert import MODEL_SIZE, save_run
+
+    r = people["root"]
+    enc = zoo.build_encoder("mobilenet-face", input_size=MODEL_SIZE)
+    model = zoo.build_swap_model(enc, identities=["a", "b"], decoder_width=32)
+    run_dir = save_run(model, tmp_path / "run")
+    state = json.loads((run_dir / "state.json").read_text())
+    state["meta"] = {"folders": {"a": str(r / "A"), "b": str(r / "B")}}
+    (run_dir / "state.json").write_text(json.dumps(state))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for p in people["source_held_out"][:2]:
+        shutil.copy(p, inputs)
+    parser = argparse.ArgumentParser()
+    recipe.add_arguments(parser)
+    args = parser.parse_args(["--run", str(run_dir), "--to", "b", str(inputs), "-o", str(tmp_path / "out"),
+                              "--no-progress", "--report"])
+    monkeypatch.setattr("zoo.judge.metrics.default_gallery",
+                        lambda: {n: sorted((r / "gallery" / n).iterdir()) for n in OTHERS})
+    assert recipe.run(args) == 0
+    out = capsys.readouterr().out
+    assert "ID retrieval" in out and "over 2 pairs" in out, out
+    monkeypatch.setattr("zoo.judge.models.available", lambda: (False, "dlib is not installed"))
+    assert recipe.run(parser.parse_args(["--run", str(run_dir), "--to", "b", str(inputs), "-o",
+                                         str(tmp_path / "out2"), "--no-progress", "--report"])) == 0
+    assert "judge: skipped (dlib is not installed)" in capsys.readouterr().out

@@ -23,11 +23,12 @@ Examples:
 """
 from __future__ import annotations
 
-__all__ = ["judge_swaps", "judge_lfw_verification", "available", "JudgeUnavailableError", "INSTALL_HINT",
+__all__ = ["judge_swaps", "judge_conversion", "judge_lfw_verification", "available", "JudgeUnavailableError", "INSTALL_HINT",
            "head_pose", "JUDGE_ENCODER"]
 
 _LAZY = {
     "judge_swaps": "zoo.judge.metrics",
+    "judge_conversion": "zoo.judge.metrics",
     "judge_lfw_verification": "zoo.judge.lfw",
     "JUDGE_ENCODER": "zoo.judge.lfw",
     "available": "zoo.judge.models",

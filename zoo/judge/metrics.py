@@ -22,7 +22,7 @@ import numpy as np
 
 from zoo.errors import DataError, InputError
 
-__all__ = ["judge_swaps", "default_gallery", "gallery_from_folders", "MIN_OTHER_IDENTITIES"]
+__all__ = ["judge_swaps", "judge_conversion", "default_gallery", "gallery_from_folders", "MIN_OTHER_IDENTITIES"]
 
 MIN_OTHER_IDENTITIES = 20
 GALLERY_PHOTOS = 8          # photos per default gallery person: enough for a stable centroid
@@ -86,6 +86,13 @@ def _pair_key(key: str) -> str:
     return str(int(m.group(1))) if m else key
 
 
+def _spread(items: list, most: int) -> list:
+    """At most `most` items, evenly spaced (a person's centroid needs dozens of faces, not thousands)."""
+    if len(items) <= most:
+        return items
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, most)]
+
+
 def judge_swaps(swaps, *, target, source=None, gallery=None, pairs=None, aligned: bool = False,
                 processes: int = 1, max_frames: int = 100, progress=None) -> dict:
     """Score swapped faces (files, folders, videos) against `target` photos: see the module docstring."""
@@ -98,11 +105,11 @@ def judge_swaps(swaps, *, target, source=None, gallery=None, pairs=None, aligned
     swap_items = load_items(swaps, max_frames=max_frames)
     if not swap_items:
         raise InputError("no swaps given: name image files, folders or videos to judge.")
-    target_faces = run(load_items(target, max_frames=max_frames))
+    target_faces = run(_spread(load_items(target, max_frames=max_frames), max_frames), aligned=aligned)
     centroids = {"target": _centroid(target_faces, f"the target ({', '.join(map(str, target))})")}
     if source:
-        centroids["source"] = _centroid(run(load_items(source, max_frames=max_frames)),
-                                        f"the source ({', '.join(map(str, source))})")
+        centroids["source"] = _centroid(run(_spread(load_items(source, max_frames=max_frames), max_frames),
+                                            aligned=aligned), f"the source ({', '.join(map(str, source))})")
     resolved = {Path(p).expanduser().resolve() for p in list(target) + list(source or [])}
     others = gallery_from_folders(gallery) if gallery else default_gallery()
     for name, photos in others.items():
@@ -180,4 +187,24 @@ def judge_swaps(swaps, *, target, source=None, gallery=None, pairs=None, aligned
                                         "roll": round(float(d[2]), 3)}
             report["expression_error"] = round(float(np.mean(exprs)), 5)
             report["expression_note"] = "dlib's 5 points (eye corners, nose base): no mouth, a weak expression measure"
+    return report
+
+
+def judge_conversion(run_dir, to: str, outputs, inputs=None, *, every_n: int = 1, max_frames: int = 100,
+                     processes: int = 1) -> dict:
+    """Judge what `facezoo convert --run RUN --to B` wrote: the target is the run's training faces of `to`
+    (from RUN/state.json), the source its other identities' faces; `inputs` (the converted originals,
+    matched by file name or frame number) give pose and expression error when every frame was kept."""
+    from zoo.runs import read_state
+
+    folders = (read_state(run_dir).get("meta") or {}).get("folders") or {}
+    if to not in folders:
+        raise InputError(f"run {run_dir} does not record the training faces of {to!r} (state.json meta.folders: "
+                         f"{sorted(folders)}); judge the outputs with `facezoo judge --target PHOTOS_OF_{to.upper()}`.")
+    others = [Path(f) for k, f in folders.items() if k != to]
+    pairs = list(inputs) if inputs and every_n == 1 else None
+    report = judge_swaps([str(o) for o in outputs], target=[Path(folders[to])], source=others or None,
+                         pairs=pairs, aligned=True, max_frames=max_frames, processes=processes)
+    if inputs and every_n != 1:
+        report["pairs_note"] = f"--every-n {every_n}: output frames are not the inputs' frames; no pose error"
     return report

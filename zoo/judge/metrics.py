@@ -31,7 +31,9 @@ GALLERY_PHOTOS = 8          # photos per default gallery person: enough for a st
 def _centroid(faces, what: str) -> np.ndarray:
     emb = [f.embedding for f in faces if f.found]
     if not emb:
-        raise DataError(f"no face was found in any photo of {what}; give photos where the face is visible.")
+        why = "; ".join(sorted({f.reason for f in faces if f.reason}))
+        raise DataError(f"no face was found in any photo of {what} ({why or 'no photos'}); give photos where "
+                        "the face is visible.")
     c = np.mean(emb, axis=0)
     return c / (np.linalg.norm(c) + 1e-12)
 

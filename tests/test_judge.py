@@ -238,3 +238,23 @@ def test_convert_report_prints_the_judges_numbers_or_why_not(people, tmp_path, c
     assert recipe.run(parser.parse_args(["--run", str(run_dir), "--to", "b", str(inputs), "-o",
                                          str(tmp_path / "out2"), "--no-progress", "--report"])) == 0
     assert "judge: skipped (dlib is not installed)" in capsys.readouterr().out
+
+
+def test_bench_subcommands_have_their_own_help_and_the_threshold_keeps_its_digits(capsys, monkeypatch, tmp_path):
+    from recipes.bench_lfw import format_threshold
+    from recipes.cli import main
+    from zoo.data.lfw import find_face_data
+
+    for which, own, other in (("lfw", "--view", "--arms"), ("time-to-quality", "--arms", "--view")):
+        with pytest.raises(SystemExit):
+            main(["bench", which, "--help"])
+        text = capsys.readouterr().out
+        assert own in text and other not in text, which
+    main(["--help"])
+    assert "lfw (verification)" in capsys.readouterr().out
+    assert format_threshold(0.9999962) == "0.99999620" and format_threshold(0.45738) == "0.45738"
+    assert format_threshold(0.99999999).startswith("0.99999999")
+    # Lookup order: ../shared/face_data beside the project, then $FACEZOO_FACE_DATA.
+    beside = ROOT.parent / "shared" / "face_data"
+    monkeypatch.setenv("FACEZOO_FACE_DATA", str(tmp_path))
+    assert find_face_data() == (beside if beside.is_dir() else tmp_path)

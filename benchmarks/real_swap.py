@@ -11,6 +11,8 @@ Runs the CLI exactly as a user would (`facezoo extract`, `facezoo train`, `facez
   of identity. Two controls say the probe reads identity, not blur: A's held-out frames blurred, and
   A's clip converted to A (the same model and blend, the other decoder), must still be called A. The
   same probe on the encoder's pooled features is reported beside it.
+- the judge (`zoo.judge`, when the `judge` extra is installed): ID retrieval and ID similarity of the
+  swapped clip's faces, pose and expression error against A's clip (`facezoo judge`'s numbers).
 The numbers go to RESULTS/real_swap.json (with the git commit) and are printed. No frame or face is
 written outside WORK (never commit WORK: it holds real faces).
 
@@ -141,6 +143,28 @@ def background_change(src: Path, out: Path, records: list[dict]) -> dict:
             "inside_faces_mean_abs": round(float(np.mean(inside)), 3) if inside else None}
 
 
+def judge(swapped: Path, work: Path, clip_a: Path, every_n: int) -> dict:
+    """The judge's numbers for the swapped clip (up to 100 frames, evenly spaced): ID retrieval of B among
+    A, B and 20 LFW people, ID similarity, and pose/expression error against A's clip. Skipped, with the
+    reason printed, when the judge extra is not installed."""
+    from recipes.judge import format_report
+    from zoo.errors import FacezooError
+    from zoo.judge import available, judge_swaps
+
+    ok, why = available()
+    if not ok:
+        print(f"judge: skipped ({why})")
+        return {"skipped": why}
+    try:
+        report = judge_swaps([str(swapped)], target=[work / "B-train"], source=[work / "A-train"],
+                             pairs=[clip_a] if every_n == 1 else None, aligned=True)
+    except FacezooError as exc:
+        print(f"judge: not run ({exc})")
+        return {"skipped": str(exc)}
+    print(format_report(report))
+    return report
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--a", default="speaker1", help="clip of identity A (a name in face_data/videos or a path)")
@@ -264,6 +288,7 @@ def main(argv=None) -> int:
               "mechanics": mechanics, "identity": identity, "checks": checks,
               "seconds": {k: round(v, 1) for k, v in timings.items()},
               "command": "python benchmarks/real_swap.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    result["judge"] = judge(out, work, clips[0], args.every_n)
     name = "real_swap_tiny.json" if args.tiny else "real_swap.json"
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,19 @@
-"""Benchmarks. `facezoo bench time-to-quality`: pretrained + staged unfreezing vs scratch vs frozen.
+"""Benchmarks, one subcommand each: `facezoo bench time-to-quality` and `facezoo bench lfw`.
+
+    time-to-quality   pretrained + staged unfreezing vs scratch vs frozen: swap-training time to quality
+    lfw               an encoder's (or the judge's, judge:dlib) verification accuracy by LFW's protocol
+
+Run `facezoo bench BENCHMARK --help` for a benchmark's own options.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from recipes._common import UserError, main_for
+
+TTQ_DOC = """`facezoo bench time-to-quality`: pretrained + staged unfreezing vs scratch vs frozen.
 
 Pretrains an encoder on synthetic identities (the A/B pair held out), trains the same swap model on the
 pair under five arms (scratch, frozen, open, staged-steps, staged-plateau) for several seeds, evaluates
@@ -11,24 +26,28 @@ Examples:
     facezoo bench time-to-quality --update-readme                # also regenerate README's results section
     facezoo bench time-to-quality --from-json benchmarks/results/time_to_quality.json --update-readme
 """
-from __future__ import annotations
-
-import logging
-import os
-
-from recipes._common import UserError, main_for
 
 
 def add_arguments(parser) -> None:
+    """One subcommand per benchmark, each with only its own flags (`facezoo bench lfw --help`)."""
+    from recipes.bench_lfw import add_arguments as add_lfw_arguments
+    from recipes.bench_lfw import __doc__ as lfw_doc
+
+    sub = parser.add_subparsers(dest="which", required=True, metavar="BENCHMARK")
+    ttq = sub.add_parser("time-to-quality", help="pretrained + staged unfreezing vs scratch vs frozen (swap "
+                         "training time to a quality threshold)", description=TTQ_DOC.strip(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_ttq_arguments(ttq)
+    lfw = sub.add_parser("lfw", help="an encoder's (or the judge's) face-verification accuracy by LFW's protocol",
+                         description=lfw_doc.strip(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_lfw_arguments(lfw)
+
+
+def add_ttq_arguments(parser) -> None:
     from zoo.bench.evidence import ARMS, BenchConfig
 
     d = BenchConfig()
-    parser.add_argument("which", choices=("time-to-quality", "lfw"),
-                        help="time-to-quality (staged unfreezing vs scratch) or lfw (verification accuracy, "
-                             "LFW protocol; see recipes/bench_lfw.py)")
-    parser.add_argument("--encoder", default=d.encoder,
-                        help="time-to-quality: registry encoder (default: %(default)s); lfw: a hub ref, a path, "
-                             "or random:NAME (random init at --size)")
+    parser.add_argument("--encoder", default=d.encoder, help="registry encoder (default: %(default)s)")
     parser.add_argument("--size", type=int, default=d.size, help="face size in pixels (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=d.steps, help="pair training steps per arm (default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=d.eval_every, help="steps between evaluations")
@@ -75,17 +94,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--update-readme", nargs="?", const="README.md", default=None, metavar="README",
                         help="regenerate the README's results section from the results (default README.md)")
     parser.add_argument("--verbose", "-v", action="store_true")
-    lfw = parser.add_argument_group("lfw", "facezoo bench lfw --encoder REF [--view 1|2]")
-    lfw.add_argument("--view", type=int, choices=(1, 2), default=1,
-                     help="1: threshold on pairsDevTrain, accuracy on pairsDevTest; 2: 10-fold pairs.txt")
-    lfw.add_argument("--lfw", default=None, metavar="ROOT",
-                     help="LFW folder (images_deepfunneled/ + protocol files); default $FACEZOO_FACE_DATA/lfw")
-    lfw.add_argument("--allow-seen", action="store_true",
-                     help="score View 2 even for an encoder trained on LFW (flagged invalid)")
-    lfw.add_argument("--json", default=None, help="also write the result to this JSON file")
-    lfw.add_argument("--max-pairs", type=int, default=None, metavar="N",
-                     help="only N matched + N mismatched pairs per list/fold: a quick check, not LFW's score")
-    lfw.add_argument("--hub", default=None, help="hub for --encoder (default: $FACEZOO_HUB or the local hub)")
+    parser.add_argument("--lfw", default=None, metavar="ROOT",
+                        help="LFW folder for lfw:NAME pair people (default: ../shared/face_data/lfw, then "
+                             "$FACEZOO_FACE_DATA/lfw)")
 
 
 def run(args) -> int:

@@ -20,7 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "publish": ("recipes.publish", "publish an encoder (.keras file or run folder) to a hub"),
     "pull": ("recipes.pull", "pull a release from a hub into the cache and verify it"),
     "hub": ("recipes.hub_cmd", "hub tools (serve: a Hub-compatible HTTP server over a local hub)"),
-    "bench": ("recipes.bench", "benchmarks (time-to-quality)"),
+    "bench": ("recipes.bench", "benchmarks: time-to-quality (staged unfreezing vs scratch), lfw (verification)"),
+    "judge": ("recipes.judge", "score swaps with an independent face recognizer (the judge extra)"),
     "quickstart": ("recipes.quickstart", "the whole pipeline end to end on synthetic faces, offline"),
 }
 

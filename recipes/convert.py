@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="videos: keep every Nth frame only, at fps/N (a quick draft; default 1)")
     parser.add_argument("--min-score", type=float, default=0.9, help="smallest detector score (default 0.9)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--report", action="store_true",
+                        help="then judge the outputs (the judge extra): ID retrieval of --to among the run's "
+                             "identities and 20 LFW people, ID similarity, pose and expression error against the "
+                             "inputs; skipped, with the reason, when the extra or LFW is absent")
 
 
 def run(args) -> int:
@@ -61,7 +65,25 @@ def run(args) -> int:
         print(f"wrote {path}")
     if len(report.outputs) > 20:
         print(f"... and {len(report.outputs) - 20} more")
+    if args.report:
+        print(judge_outputs(args, report.outputs))
     return 0
+
+
+def judge_outputs(args, outputs) -> str:
+    """The judge's numbers for what was written, or one line saying why they are not there."""
+    from recipes.judge import format_report
+    from zoo.errors import FacezooError
+    from zoo.judge import available, judge_conversion
+
+    ok, why = available()
+    if not ok:
+        return f"judge: skipped ({why})"
+    try:
+        result = judge_conversion(args.run, args.to, outputs, args.inputs, every_n=args.every_n)
+    except FacezooError as exc:      # the conversion itself is done; say why it is not judged
+        return f"judge: not run ({exc})"
+    return format_report(result)
 
 
 def main():

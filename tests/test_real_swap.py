@@ -30,3 +30,11 @@ def test_real_clip_swap_mechanics(face_data, tmp_path):
     # Two different people in two different rooms: the probe must tell the untouched frames apart.
     assert ident["unswapped_a_called_a"] >= 0.8 and ident["unswapped_b_called_b"] >= 0.8, ident
     assert set(ident["encoder_features"]) >= {"swapped_called_b", "recon_called_a", "unswapped_a_called_a"}
+    # The judge's numbers when the extra is installed, else why they are missing.
+    from zoo.judge import available
+    judged = result["judge"]
+    if available()[0]:
+        assert judged["faces_total"] >= 1 and judged["gallery_identities"] >= 22, judged
+        assert judged["id_retrieval"] is None or 0.0 <= judged["id_retrieval"] <= 1.0
+    else:
+        assert "judge" in judged["skipped"]

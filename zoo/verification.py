@@ -67,7 +67,7 @@ def accuracy_at(scores, same, threshold: float) -> float:
 
 def view1_accuracy(train_scores, train_same, test_scores, test_same) -> dict:
     t = best_threshold(train_scores, train_same)
-    return {"accuracy": round(accuracy_at(test_scores, test_same, t), 5), "std": None, "threshold": round(t, 5),
+    return {"accuracy": round(accuracy_at(test_scores, test_same, t), 5), "std": None, "threshold": float(t),
             "train_accuracy": round(accuracy_at(train_scores, train_same, t), 5)}
 
 
@@ -80,7 +80,7 @@ def view2_accuracy(fold_scores, fold_same) -> dict:
         thresholds.append(t)
         accs.append(accuracy_at(fold_scores[k], fold_same[k], t))
     return {"accuracy": round(float(np.mean(accs)), 5), "std": round(float(np.std(accs)), 5),
-            "threshold": round(float(np.mean(thresholds)), 5), "fold_accuracies": [round(a, 5) for a in accs]}
+            "threshold": float(np.mean(thresholds)), "fold_accuracies": [round(a, 5) for a in accs]}
 
 
 def view2_valid(manifest: dict | None) -> tuple[bool, str]:

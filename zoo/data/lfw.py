@@ -31,7 +31,7 @@ from pathlib import Path
 from zoo.errors import DataError
 
 __all__ = ["IMAGE_DIRS", "SPLITS", "Pair", "find_images_dir", "image_path", "read_people", "read_pairs",
-           "parse_lfw_spec", "LFW_REFERENCE_ACCURACY", "face_data_dir"]
+           "parse_lfw_spec", "LFW_REFERENCE_ACCURACY", "face_data_dir", "find_face_data"]
 
 IMAGE_DIRS = ("images_deepfunneled", "lfw-deepfunneled", "lfw_funneled", "lfw")
 SPLITS = ("devtrain", "devtest", "all")
@@ -48,6 +48,16 @@ def face_data_dir() -> Path | None:
     """`$FACEZOO_FACE_DATA` when set (a folder holding `lfw/` and `videos/`), else None."""
     value = os.environ.get(FACE_DATA_ENV)
     return Path(value) if value else None
+
+
+def find_face_data() -> Path | None:
+    """The real-face folder tools use when none is named, in this order (docs/real-faces.md):
+    `../shared/face_data` beside the project checkout, then `$FACEZOO_FACE_DATA`; None when neither exists."""
+    beside = Path(__file__).resolve().parents[2].parent / "shared" / "face_data"
+    for candidate in (beside, face_data_dir()):
+        if candidate is not None and candidate.is_dir():
+            return candidate
+    return None
 
 
 @dataclass(frozen=True)

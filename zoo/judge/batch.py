@@ -77,7 +77,7 @@ def _video_items(path: Path, max_frames: int) -> list[Item]:
 
 
 def cache_dir(options: dict) -> Path:
-    from hub.base import facezoo_home
+    from fzcore.paths import facezoo_home
     from zoo.judge.models import MODEL_ID
 
     tag = hashlib.sha256(json.dumps([MODEL_ID, options], sort_keys=True).encode()).hexdigest()[:12]

@@ -192,3 +192,45 @@ def test_ctrl_c_writes_the_loss_plot(tmp_path):
         trainer.train(50)
     assert 2 <= trainer.step < 50
     assert (run / "state.json").exists() and (run / "loss.png").exists()
+
+
+# --- when a frozen start pays: the README and the quickstart quote the committed results ------------
+
+
+def test_frozen_start_advice_quotes_the_committed_results():
+    """The numbers in README's "When a frozen start pays" and in the quickstart's closing text are the
+    committed real-pair results' (a rerun that changes them fails here until the text is updated)."""
+    from pathlib import Path
+
+    from recipes.quickstart import FROZEN_START
+    from zoo.bench.stats import summarize
+    from zoo.bench.ttq_report import load_records
+
+    root = Path(__file__).resolve().parents[1]
+    s = summarize(load_records(root / "benchmarks" / "results" / "time_to_quality_real.json"))
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## When a frozen start pays"):]
+    section = " ".join(section[:section.index("\n## ", 5)].split())
+    quick = " ".join(FROZEN_START)
+
+    def steps(arm):
+        return f"{s[arm]['steps_to_threshold']['mean']:.0f}"
+
+    def ssim(arm):
+        return f"{s[arm]['final_ssim']['mean']:.3f}"
+
+    def swap_b(arm):
+        return f"{100 * s[arm]['final_swap_b']['mean']:.0f}%"
+
+    for text in (section, quick):
+        assert f"in {steps('frozen')} steps" in text and f"{steps('scratch')}" in text
+        assert steps("staged-plateau") == steps("frozen")
+        assert f"{swap_b('frozen')} of" in text and swap_b("scratch") in text and swap_b("staged-plateau") in text
+        assert f"{ssim('staged-plateau')} against scratch's {ssim('scratch')}" in text
+    for arm, label in (("staged-plateau", "staged-plateau"), ("frozen", "frozen"), ("scratch", "scratch")):
+        assert f"{s[arm]['seconds_to_threshold']['mean']:.0f} s" in section, arm
+    assert f"0.566 frozen against {ssim('scratch')} scratch" in section and ssim("frozen") == "0.566"
+    design = (root.parent / "shared" / "DESIGN.md")
+    if design.exists():  # the synthetic long-run figures are DESIGN.md's "Evidence"
+        evidence = " ".join(design.read_text().split())
+        assert "at 3,000 steps scratch 0.666, frozen 0.656, staged-plateau 0.670" in evidence

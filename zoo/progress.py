@@ -128,7 +128,7 @@ class Progress(keras.callbacks.Callback):
             eta = (self.total - step) / rate
             pending = int(self.pending_changes()) if step < self.total else 0
             cost = self.change_estimate()
-            if pending and cost is not None:
+            if pending and cost is not None and cost >= 0.5:
                 eta += pending * cost
                 parts.append(f"ETA {format_seconds(eta)} (with {pending} stage change{'s' * (pending > 1)} "
                              f"~{format_seconds(cost)} each)")

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
 __all__ = ["StageSwitch", "choose_switch", "RECOMPILE_STEPS"]
 
 log = logging.getLogger("facezoo.train")
 
 # One recompile costs about as much as this many steps' worth of the switch's extra gradient work
-# (benchmarks/stage_change.py on this 2-core machine: see benchmarks/results/stage_change.txt).
-RECOMPILE_STEPS = 150
+# (benchmarks/stage_change.py on this 2-core machine: 43 and 167 in two runs, benchmarks/results/stage_change.txt).
+RECOMPILE_STEPS = 100
 
 
 def choose_switch(setting: str, schedule, total_steps: int) -> str:
@@ -44,6 +42,10 @@ def choose_switch(setting: str, schedule, total_steps: int) -> str:
     """
     import keras
 
+    if setting == "switch" and keras.backend.backend() == "jax":
+        from zoo.errors import InputError
+        raise InputError("stage_switch='switch' does not work on JAX (its compiled step keeps the values the "
+                         "switch changes): use 'recompile' or 'auto'.")
     if setting in ("recompile", "switch"):
         return setting
     changes = len(schedule.stages) - 1
@@ -163,5 +165,4 @@ class StageSwitch:
                 if var.path in starting:
                     m.assign(keras.ops.zeros_like(m))
                     v.assign(keras.ops.zeros_like(v))
-        return sum(int(np.prod(w.shape)) > 0 for layer in self.model.encoder.layers if id(layer) in chosen
-                   for w in layer.trainable_weights)
+        return sum(len(layer.trainable_weights) for layer in self.model.encoder.layers if id(layer) in chosen)

@@ -5,8 +5,8 @@ the caller's `callbacks=`) is `zoo.loop.ChunkedLoop`, shared with the pretrainer
 the stage machine (enter a stage at its step or when the plateau trigger fires; either recompile with
 a fresh optimizer and carry the moments over, or, on short runs, switch stages by variables without a
 recompile: `zoo.training.switch`, chosen by `TrainConfig.stage_switch`), previews, exact resume of the
-stage and optimizer state, BatchNorm calibration before saves, and the closing files (loss plot, disk
-summary) written on Ctrl-C too.
+stage and optimizer state, BatchNorm calibration before saves, and the loss plot, written on Ctrl-C
+too (the recipe then prints the run's disk summary, as at the end).
 """
 from __future__ import annotations
 

@@ -45,9 +45,18 @@ def test_staged_unfreezing(tmp_path, switch):
     """frozen -> top2 -> all: encoder bit-identical while frozen, then only the top blocks move,
     frozen BatchNorm statistics never move, and optimizer state survives each stage change, both
     when every change recompiles and under the stage switch (one compile, zoo.training.switch)."""
+    import keras
+
     from zoo.blocks import encoder_blocks
     from zoo.training import SwapTrainer, TrainConfig
 
+    if switch == "switch" and keras.backend.backend() == "jax":  # JAX keeps the switch's values compiled in
+        from zoo.errors import InputError
+        from zoo.training import choose_switch
+        with pytest.raises(InputError, match="does not work on JAX"):
+            choose_switch("switch", FreezeSchedule.parse("frozen; top2@3; all@6"), 8)
+        assert choose_switch("auto", FreezeSchedule.parse("frozen; top2@3; all@6"), 8) == "recompile"
+        return
     enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
     model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
     blocks = encoder_blocks(enc)

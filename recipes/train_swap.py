@@ -60,6 +60,10 @@ def add_arguments(parser):
     train.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     train.add_argument("--preview-every", type=int, default=100, help="steps between preview grids")
     train.add_argument("--log-every", type=int, default=10, help="steps per loss record (plateau resolution)")
+    train.add_argument("--stage-switch", choices=("auto", "recompile", "switch"), default="auto",
+                       help="how stages change: 'recompile' retraces the graph at each change (40 s to minutes "
+                            "on a CPU), 'switch' compiles once and switches by variables (frozen steps cost "
+                            "more); 'auto' takes the switch on short runs (default: %(default)s)")
     train.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                        help="mixed precision for GPUs (default: %(default)s)")
     train.add_argument("--seed", type=int, default=None,
@@ -124,20 +128,26 @@ def run(args) -> int:
             hub=args.hub, decoder_width=args.decoder_width, inter=args.inter,
             workers=args.workers,
             config=TrainConfig(steps=args.steps, learning_rate=args.lr, chunk=args.log_every,
-                               checkpoint_every=args.checkpoint_every, preview_every=args.preview_every),
+                               checkpoint_every=args.checkpoint_every, preview_every=args.preview_every,
+                               stage_switch=args.stage_switch),
             build_only=True)
     state = train_or_say_how_to_resume(trainer, args.steps, quiet=args.quiet,
                                        resume_command=f"facezoo train --run {run_dir} --resume --steps "
                                                       f"{args.steps or trainer.config.steps}")
-    if state is None:
+    if state is None:  # Ctrl-C: the checkpoint and loss.png are written; say what is on disk, as at the end
+        _disk_summary(run_dir)
         return 130
     print(f"trained {state['step']} steps; stages: " +
           ", ".join(f"{trainable_label(h['trainable'])}@{h['step']}({h['reason']})"
                     for h in state["stage_history"]))
+    _disk_summary(run_dir)
+    return 0
+
+
+def _disk_summary(run_dir: Path) -> None:
     from zoo.runs import disk_usage, format_bytes
     print(f"run folder: {run_dir}  (model.keras, previews/, loss.png, losses.csv, logs/): "
-          f"{format_bytes(disk_usage(run_dir))} on disk")
-    return 0
+          f"{format_bytes(disk_usage(run_dir))} on disk", flush=True)
 
 
 def _schedule(args):

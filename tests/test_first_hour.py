@@ -55,6 +55,8 @@ def test_ctrl_c_during_first_step_saves_and_resumes(tmp_path):
     assert "Traceback" not in out and "SystemError" not in out, out[-3000:]
     assert "Ctrl-C: stopping after the current step" in out
     assert f"Resume with: facezoo train --run {run} --resume --steps 400" in out
+    assert f"run folder: {run}" in out and " on disk" in out, "the disk summary is printed on Ctrl-C too"
+    assert (run / "loss.png").is_file(), "Ctrl-C writes the loss plot too"
     saved = json.loads((run / "state.json").read_text())
     assert 1 <= saved["step"] < 400, "stopped at a step boundary, long before the end"
     import zoo

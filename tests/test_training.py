@@ -40,12 +40,23 @@ def _changed(before, after, paths):
     return {p for p in paths if not np.array_equal(before[p], after[p])}
 
 
-def test_staged_unfreezing(tmp_path):
+@pytest.mark.parametrize("switch", ["recompile", "switch"])
+def test_staged_unfreezing(tmp_path, switch):
     """frozen -> top2 -> all: encoder bit-identical while frozen, then only the top blocks move,
-    frozen BatchNorm statistics never move, and optimizer state survives each recompile."""
+    frozen BatchNorm statistics never move, and optimizer state survives each stage change, both
+    when every change recompiles and under the stage switch (one compile, zoo.training.switch)."""
+    import keras
+
     from zoo.blocks import encoder_blocks
     from zoo.training import SwapTrainer, TrainConfig
 
+    if switch == "switch" and keras.backend.backend() == "jax":  # JAX keeps the switch's values compiled in
+        from zoo.errors import InputError
+        from zoo.training import choose_switch
+        with pytest.raises(InputError, match="does not work on JAX"):
+            choose_switch("switch", FreezeSchedule.parse("frozen; top2@3; all@6"), 8)
+        assert choose_switch("auto", FreezeSchedule.parse("frozen; top2@3; all@6"), 8) == "recompile"
+        return
     enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
     model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
     blocks = encoder_blocks(enc)
@@ -58,7 +69,8 @@ def test_staged_unfreezing(tmp_path):
 
     trainer = SwapTrainer(model, "frozen; top2@3; all@6", RandomPairs(), tmp_path / "run",
                           TrainConfig(steps=3, chunk=1, checkpoint_every=100, preview_every=100,
-                                      tensorboard=False, learning_rate=1e-3, calibrate_batchnorm=False))
+                                      tensorboard=False, learning_rate=1e-3, calibrate_batchnorm=False,
+                                      stage_switch=switch))
     w0 = _values(enc.weights)
     d0 = _values(model.decoders["a"].weights)
     trainer.train(3)
@@ -97,7 +109,7 @@ def test_optimizer_moments_carried_over(tmp_path):
     enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
     model = zoo.build_swap_model(enc, ["a", "b"], decoder_width=16, inter_channels=32, bottleneck=32)
     trainer = SwapTrainer(model, "frozen; all@50", RandomPairs(), tmp_path / "run",
-                          TrainConfig(steps=2, chunk=1, tensorboard=False))
+                          TrainConfig(steps=2, chunk=1, tensorboard=False, stage_switch="recompile"))
     trainer.train(2)
     from zoo.optim import optimizer_state
     before = optimizer_state(model, model.optimizer)

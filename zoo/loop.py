@@ -174,6 +174,10 @@ class ChunkedLoop:
     def progress_identities(self):
         return ()
 
+    def progress_options(self) -> dict:
+        """Extra `zoo.progress.Progress` options (the trainer's stage changes still ahead, for the ETA)."""
+        return {}
+
     def prepare_save(self) -> None:
         """Bring the model's variables up to date before a checkpoint."""
         if hasattr(self.model, "jax_state_sync"):
@@ -261,7 +265,8 @@ class ChunkedLoop:
         from zoo.progress import Progress
 
         progress = Progress(total, lambda: self.step, label=self.progress_label, identities=self.progress_identities(),
-                            every=max(1, int(self.config.chunk)), quiet=not self.progress)
+                            every=max(1, int(self.config.chunk)), quiet=not self.progress,
+                            **self.progress_options())
         callbacks = [*self._tensorboard(), *self.callbacks, progress]
         start = time.perf_counter()
         with stop_on_interrupt() as self.stop_request, scope or contextlib.nullcontext():

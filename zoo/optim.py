@@ -6,7 +6,9 @@ grows. So each stage gets a fresh optimizer, and the slots (moments) of variable
 training, plus the iteration count, are copied across by hand. Slots are keyed by the model
 variable's position in `model.variables` and the slot's name, which is stable across save/load.
 
-`ScaledAdamW` is AdamW with a per-variable learning-rate multiplier (the encoder's, per stage).
+`ScaledAdamW` is AdamW with a per-variable learning-rate multiplier (the encoder's, per stage). With
+`switchable=True` the multipliers live in a variable read inside the compiled step, so `set_scales`
+changes them without a retrace (`zoo.training.switch`).
 """
 from __future__ import annotations
 
@@ -25,32 +27,66 @@ class ScaledAdamW(keras.optimizers.AdamW):
     `multipliers` maps a variable path (`variable.path`) to its multiplier; others use 1.
     """
 
-    def __init__(self, *args, multipliers: dict | None = None, **kwargs):
+    def __init__(self, *args, multipliers: dict | None = None, switchable: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.multipliers = dict(multipliers or {})
+        self.switchable = bool(switchable)
 
     def build(self, variables):
         # Multipliers by variable index: update_step may receive backend-native variables.
         self._lr_scales = [float(self.multipliers.get(v.path, 1.0)) for v in variables]
+        self._paths = [v.path for v in variables]
+        if self.switchable:  # held outside Keras' tracking: not an optimizer slot, never saved
+            self._switch = _Untracked(keras.Variable(np.asarray(self._lr_scales, "float32"), trainable=False,
+                                                     name="lr_scales", dtype="float32"))
         super().build(variables)
 
+    def set_scales(self, multipliers: dict) -> None:
+        """New per-variable multipliers (paths not named: 1) for the next steps, without a retrace."""
+        if not self.switchable:
+            from zoo.errors import InputError
+            raise InputError("set_scales needs ScaledAdamW(switchable=True); recompile with a new "
+                             "optimizer instead.")
+        self.multipliers = {k: float(v) for k, v in multipliers.items()}
+        self._lr_scales = [float(self.multipliers.get(p, 1.0)) for p in self._paths]
+        self._switch.value.assign(np.asarray(self._lr_scales, "float32"))
+
     def update_step(self, gradient, variable, learning_rate):
-        scale = self._lr_scales[self._get_variable_index(variable)]
-        if scale != 1.0:
-            learning_rate = learning_rate * scale
+        index = self._get_variable_index(variable)
+        if self.switchable:
+            learning_rate = learning_rate * keras.ops.take(self._switch.value, index)
+        else:
+            scale = self._lr_scales[index]
+            if scale != 1.0:
+                learning_rate = learning_rate * scale
         return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "multipliers": self.multipliers}
+        return {**super().get_config(), "multipliers": self.multipliers, "switchable": self.switchable}
+
+
+class _Untracked:
+    """A box Keras' attribute tracking does not open (the switch's scales are not optimizer state)."""
+
+    def __init__(self, value):
+        self.value = value
 
 
 def make_optimizer(model, encoder, *, learning_rate: float, encoder_lr: float, beta_1: float = 0.5,
-                   beta_2: float = 0.99, weight_decay: float = 0.0, clipnorm: float | None = 1.0):
+                   beta_2: float = 0.99, weight_decay: float = 0.0, clipnorm: float | None = 1.0,
+                   switchable: bool = False):
+    """The trainer's optimizer. `clipnorm` clips each variable's gradient alone (Keras 3), so frozen
+    variables in the switch's trainable set never change the decoders' updates."""
     multipliers = {}
     if encoder_lr != 1.0:
         multipliers = {v.path: float(encoder_lr) for v in encoder.trainable_variables}
+    if switchable and weight_decay:
+        from zoo.errors import InputError
+        raise InputError(f"weight_decay={weight_decay} would move frozen weights under the stage switch "
+                         "(AdamW decays by the unscaled rate); use weight_decay=0 or recompile per stage.")
     return ScaledAdamW(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                       weight_decay=weight_decay, clipnorm=clipnorm, multipliers=multipliers)
+                       weight_decay=weight_decay, clipnorm=clipnorm, multipliers=multipliers,
+                       switchable=switchable)
 
 
 def _inner(optimizer):

@@ -1,4 +1,10 @@
-"""Preview grids and loss plots for training runs (PNG, written atomically)."""
+"""Preview grids and loss plots for training runs (PNG, written atomically).
+
+A training preview is meant to be read by a person at a glance: each face is scaled up (pixel-true,
+nearest neighbour) to at least `PREVIEW_TILE` px, every column carries a label in a header row
+("A", "A rebuilt", "A->B", "A->B mask", ...), and the swap's mask (what `convert` blends with) is shown
+as its own grey column beside each swap.
+"""
 from __future__ import annotations
 
 import csv
@@ -28,22 +34,59 @@ def write_png(path, rgb) -> Path:
     return Path(path)
 
 
-def preview_grid(model, faces: dict) -> np.ndarray:
-    """Rows of samples; columns X, X->X, X->Y, Y, Y->Y, Y->X for the first two identities.
+PREVIEW_TILE = 128   # each face is scaled up to at least this many pixels
+HEADER_PX = 22       # height of the label row at the tile size
 
-    With one identity, the columns are X, X->X.
-    """
+
+def preview_columns(model, faces: dict) -> list:
+    """[(label, (N, H, W, 3) float images)] for the first two identities X, Y (shown as A, B): X, X rebuilt,
+    X->Y, X->Y mask, Y, Y rebuilt, Y->X, Y->X mask. With one identity: A, A rebuilt, A mask."""
     ids = list(model.identities)[:2]
+    names = dict(zip(ids, "AB"))
     columns = []
     for k, src in enumerate(ids):
         faces_src = np.asarray(faces[src], "float32")
-        columns.append(faces_src)
-        columns.append(model.swap(faces_src, to=src))
+        columns.append((names[src], faces_src))
+        rebuilt = model.decode(faces_src, src)
+        columns.append((f"{names[src]} rebuilt", rebuilt[..., :3]))
+        last = rebuilt
         if len(ids) > 1:
-            columns.append(model.swap(faces_src, to=ids[1 - k]))
-    rows = min(len(c) for c in columns)
-    grid = np.concatenate([np.concatenate([c[r] for c in columns], axis=1) for r in range(rows)], axis=0)
-    return to_uint8(grid)
+            dst = ids[1 - k]
+            last = model.decode(faces_src, dst)
+            columns.append((f"{names[src]}->{names[dst]}", last[..., :3]))
+        label = f"{columns[-1][0]} mask" if len(ids) > 1 else f"{names[src]} mask"
+        columns.append((label, np.repeat(last[..., 3:4], 3, axis=-1)))
+    return columns
+
+
+def _label_row(labels, tile: int, height: int) -> np.ndarray:
+    """A white row of black column labels, each centred over its tile (shrunk to fit the tile)."""
+    import cv2
+
+    row = np.full((height, tile * len(labels), 3), 255, np.uint8)
+    for i, text in enumerate(labels):
+        scale = height / 40.0
+        (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        if w > tile - 4:
+            scale *= (tile - 4) / w
+            (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        x = i * tile + (tile - w) // 2
+        cv2.putText(row, text, (x, (height + h) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return row
+
+
+def preview_grid(model, faces: dict, *, tile: int = PREVIEW_TILE) -> np.ndarray:
+    """The labelled preview (module docstring): a header row of column labels, then one row per sample;
+    faces scaled up by a whole factor to at least `tile` px. RGB uint8."""
+    columns = preview_columns(model, faces)
+    size = columns[0][1].shape[1]
+    factor = max(1, -(-int(tile) // size))
+    rows = min(len(images) for _, images in columns)
+    body = np.concatenate([np.concatenate([to_uint8(images[r]) for _, images in columns], axis=1)
+                           for r in range(rows)], axis=0)
+    body = np.repeat(np.repeat(body, factor, axis=0), factor, axis=1)
+    header = _label_row([label for label, _ in columns], size * factor, max(HEADER_PX, size * factor // 6))
+    return np.concatenate([header, body], axis=0)
 
 
 def plot_losses(csv_path, history, out_path) -> Path | None:

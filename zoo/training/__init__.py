@@ -4,7 +4,8 @@ Training runs through Keras' own `fit()`, one call per stage, so every backend's
 used as is. The chunked loop (step counter, losses.csv, checkpoints, resume, TensorBoard, `callbacks=`)
 is `zoo.loop.ChunkedLoop`, the pretrainer's too; `SwapTrainer` adds the stages: between them the
 encoder's `trainable` flags change, the model is recompiled with a fresh optimizer, and the optimizer
-state of variables that were already training is carried over (see `zoo.optim`). After each chunk a
+state of variables that were already training is carried over (see `zoo.optim`); or, on short runs,
+the model is compiled once and stages are switched by variables (`switch.py`). After each chunk a
 stage ends at its step or when the plateau trigger fires, and previews are written.
 
 `train_pair` builds a run (the encoder is loaded once; its spec and release travel on the model, see
@@ -17,6 +18,8 @@ The package, by job (every name is importable from `zoo.training`):
     batchnorm.py  `recalibrate_batchnorm`: BatchNorm statistics brought up to date before a save
     encoders.py   `prepare_encoder`, `resize_encoder`: the run's encoder at the run's size
     pair.py       `train_pair`, `pair_dataset`, `resume_pair`: a run for one pair, built or resumed
+    switch.py     `StageSwitch`, `choose_switch`: stage changes without a recompile (learning-rate scales and
+                  BatchNorm mode flags as variables)
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from zoo.training.config import TrainConfig, resolve_jit
 from zoo.training.encoders import prepare_encoder, resize_encoder
 from zoo.training.feed import StepBatches, batch_as_dicts, batch_at
 from zoo.training.pair import pair_dataset, resume_pair, train_pair
+from zoo.training.switch import StageSwitch, choose_switch
 from zoo.training.trainer import SwapTrainer
 
-__all__ = ["CALIBRATION_PIXELS", "StepBatches", "SwapTrainer", "TrainConfig", "batch_as_dicts", "batch_at",
-           "pair_dataset", "prepare_encoder", "recalibrate_batchnorm", "resize_encoder", "resolve_jit",
-           "resume_pair", "train_pair"]
+__all__ = ["CALIBRATION_PIXELS", "StageSwitch", "StepBatches", "SwapTrainer", "TrainConfig", "batch_as_dicts",
+           "batch_at", "choose_switch", "pair_dataset", "prepare_encoder", "recalibrate_batchnorm", "resize_encoder",
+           "resolve_jit", "resume_pair", "train_pair"]

@@ -25,6 +25,13 @@ class TrainConfig(LoopConfig):
     mask_weight: float = 0.5
     jit_compile: str | bool = "auto"  # auto: XLA except TensorFlow on CPU (slower there, measured)
     calibrate_batchnorm: bool = True  # refresh training BatchNorm statistics before saves/previews
+    stage_switch: str = "auto"        # recompile | switch | auto: how stages change (zoo.training.switch)
+
+    def __post_init__(self):
+        if self.stage_switch not in ("auto", "recompile", "switch"):
+            from zoo.errors import InputError
+            raise InputError(f"stage_switch={self.stage_switch!r}: use 'auto', 'recompile' (retrace per stage) "
+                             "or 'switch' (one compile, stages switched by variables).")
 
 
 def resolve_jit(setting):

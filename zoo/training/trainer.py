@@ -2,9 +2,11 @@
 
 The chunked loop itself (feed from any step, step counter, losses.csv, checkpoints, Ctrl-C, TensorBoard,
 the caller's `callbacks=`) is `zoo.loop.ChunkedLoop`, shared with the pretrainer. On top of it, here:
-the stage machine (enter a stage at its step or when the plateau trigger fires, recompile with a fresh
-optimizer and carry the moments over), previews, exact resume of the stage and optimizer state, and
-BatchNorm calibration before saves.
+the stage machine (enter a stage at its step or when the plateau trigger fires; either recompile with
+a fresh optimizer and carry the moments over, or, on short runs, switch stages by variables without a
+recompile: `zoo.training.switch`, chosen by `TrainConfig.stage_switch`), previews, exact resume of the
+stage and optimizer state, BatchNorm calibration before saves, and the loss plot, written on Ctrl-C
+too (the recipe then prints the run's disk summary, as at the end).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 from zoo.training.batchnorm import CALIBRATION_PIXELS, recalibrate_batchnorm
 from zoo.training.config import TrainConfig, resolve_jit
 from zoo.training.feed import StepBatches, batch_as_dicts, batch_at
+from zoo.training.switch import StageSwitch, choose_switch
 
 log = logging.getLogger("facezoo.train")
 
@@ -61,6 +64,8 @@ class SwapTrainer(ChunkedLoop):
         self._compiled_stage: int | None = None
         self._preview_batch = None
         self._calibrated_step: int | None = None
+        self._switch: StageSwitch | None = None
+        self.switch_mode: str | None = None  # "recompile" or "switch", fixed at the first compile
         self._init_loop(model, run_dir, config or TrainConfig(), meta, callbacks)
 
     # --- resume --------------------------------------------------------------------------------
@@ -95,22 +100,40 @@ class SwapTrainer(ChunkedLoop):
         return self.schedule.stages[self.stage_index]
 
     def _compile_for_stage(self) -> None:
-        """Apply the stage's trainable set, recompile with a fresh optimizer, carry the slots over."""
+        """Apply the stage's trainable set, recompile with a fresh optimizer, carry the slots over (or,
+        under the stage switch, compile once and switch by variables after that)."""
+        if self.switch_mode is None:
+            self.switch_mode = choose_switch(self.config.stage_switch, self.schedule, self.target_steps)
+            log.info("stage changes: %s", "switched by variables, no recompile (zoo.training.switch)"
+                     if self.switch_mode == "switch" else "recompile per stage")
+        if self.switch_mode == "switch" and self._switch is not None:
+            n_weights = self._switch.apply(self.stage_index, self.model.optimizer, previous=self._compiled_stage)
+            self._compiled_stage = self.stage_index
+            log.info("stage %d/%d at step %d: %s; %d trainable encoder weights (switched, no recompile)",
+                     self.stage_index + 1, len(self.schedule.stages), self.step, self.stage.describe(), n_weights)
+            return
         if getattr(self.model, "optimizer", None) is not None and self.model.optimizer.built:
             self._carry_state = optimizer_state(self.model, self.model.optimizer)
-        n_weights = apply_stage(self.model.encoder, self.schedule, self.stage)
+        switching = self.switch_mode == "switch"
+        if switching:
+            self._switch = StageSwitch(self.model, self.schedule)
+            n_weights = self._switch.install()
+        else:
+            n_weights = apply_stage(self.model.encoder, self.schedule, self.stage)
         size = self.model.input_size
         ms = self.config.ms_ssim if self.config.ms_ssim is not None else size >= 128
         loss = FaceLoss(recon=self.config.recon, ssim_weight=self.config.ssim_weight, ms_ssim=ms,
                         mask_weight=self.config.mask_weight)
         optimizer = make_optimizer(self.model, self.model.encoder, learning_rate=self.config.learning_rate,
-                                   encoder_lr=self.stage.lr_multiplier)
+                                   encoder_lr=self.stage.lr_multiplier, switchable=switching)
         self.model.compile(optimizer=optimizer, loss={k: loss for k in self.model.identities},
                            jit_compile=resolve_jit(self.config.jit_compile))
         self.model.optimizer.build(self.model.trainable_variables)
         carried = 0
         if self._carry_state is not None:
             carried = restore_optimizer_state(self.model, self.model.optimizer, self._carry_state)
+        if switching:
+            n_weights = self._switch.apply(self.stage_index, self.model.optimizer)
         self._compiled_stage = self.stage_index
         log.info("stage %d/%d at step %d: %s; %d trainable encoder weights; %d optimizer slots carried over",
                  self.stage_index + 1, len(self.schedule.stages), self.step, self.stage.describe(),
@@ -147,7 +170,11 @@ class SwapTrainer(ChunkedLoop):
         self._advance_by_step()
         if self._compiled_stage != self.stage_index:
             self._compile_for_stage()
-        self.run_chunks(total, lambda callbacks: self._train_until(total, callbacks))
+        try:
+            self.run_chunks(total, lambda callbacks: self._train_until(total, callbacks))
+        except TrainingInterrupted:
+            self.plot_losses()  # Ctrl-C leaves the loss plot of the steps done, as the end of a run does
+            raise
         if not finalize:
             return self.state()
         if self.checkpoint_pending():
@@ -207,6 +234,19 @@ class SwapTrainer(ChunkedLoop):
     def progress_identities(self):
         return self.model.identities
 
+    def pending_changes(self) -> int:
+        """Stage changes still ahead before `target_steps` (a plateau-started one counts: it may fire)."""
+        return sum(1 for stage in self.schedule.stages[self.stage_index + 1:]
+                   if not isinstance(stage.start, int) or stage.start < self.target_steps)
+
+    def progress_options(self) -> dict:
+        """The ETA adds the stage changes still ahead, each at its measured cost (`zoo.progress`); the switch
+        changes stages without a recompile, so its first estimate is none."""
+        switching = (self.switch_mode or choose_switch(self.config.stage_switch, self.schedule,
+                                                       self.target_steps)) == "switch"
+        return {"pending_changes": self.pending_changes, "change_cost": 0.0 if switching else None,
+                "recompiles": not switching}
+
     def prepare_save(self) -> None:
         self.calibrate()
 
@@ -256,7 +296,8 @@ class SwapTrainer(ChunkedLoop):
         return final
 
     def write_preview(self) -> Path | None:
-        """A PNG grid: for each of the first two identities X, Y: X, X->X, X->Y (rows of samples)."""
+        """RUN/previews/step-N.png: labelled columns A, A rebuilt, A->B, A->B mask, B, B rebuilt, B->A,
+        B->A mask, one row per sample, scaled up to a readable size (`zoo.preview.preview_grid`)."""
         self.calibrate()
         from zoo.preview import preview_grid, write_png
 

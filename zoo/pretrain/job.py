@@ -87,8 +87,10 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
     """The corpus of a run, aligned once to facezoo's template unless `aligned` (RUN/aligned-cache/; LFW:
-    one cache shared by every run, in $FACEZOO_HOME)."""
+    one cache shared by every run, in $FACEZOO_HOME), its files then decoded once at the training size
+    into a shared memory-mapped crop cache (`zoo.data.crop_cache`)."""
     from zoo.data.corpus import ensure_aligned, open_corpus
+    from zoo.data.crop_cache import with_crop_cache
 
     corpus = open_corpus(corpus_spec, aligned=aligned)
     if not corpus.aligned:
@@ -96,7 +98,7 @@ def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool 
         cache = None if corpus.kind == "lfw" else Path(run_dir) / ALIGNED_CACHE
         log.info("corpus %s is not aligned: aligning it once (cache: %s)", corpus_spec, cache or "shared")
         corpus = ensure_aligned(corpus, cache, size)
-    return corpus
+    return with_crop_cache(corpus, size)
 
 
 def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,

@@ -184,6 +184,7 @@ def test_pretraining_with_workers_gives_the_weights_of_one_process_and_resumes_e
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_swap_training_with_workers_gives_the_batches_and_weights_of_one_process(tmp_path):
     import keras
 

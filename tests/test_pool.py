@@ -149,6 +149,53 @@ def test_no_orphan_workers_after_ctrl_c_or_kill(tmp_path, sig):
             proc.wait()
 
 
+def _tagged(tag: str) -> list:
+    """Live processes whose environment carries `FACEZOO_POOL_TEST=tag` (a trainer and its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f"FACEZOO_POOL_TEST={tag}".encode() in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return [p for p in found if _alive(p)]
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_facezoo_pretrain_leaves_no_worker_and_resumes(tmp_path):
+    """`facezoo pretrain` with 2 data workers: Ctrl-C saves and exits 130 with no process left behind;
+    --resume continues from the saved step through a new pool."""
+    import json
+    import uuid
+
+    run, tag = tmp_path / "run", uuid.uuid4().hex
+    cmd = [sys.executable, "-m", "recipes.cli", "pretrain", "--corpus", "synthetic:12", "--size", "32",
+           "--batch-size", "4", "--chunk", "1", "--decoder-width", "16", "--holdout", "2", "--eval-steps", "0",
+           "--workers", "2", "--run", str(run)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "FACEZOO_POOL_TEST": tag}
+    proc = subprocess.Popen(cmd + ["--steps", "400"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:  # the progress line after a finished step: the pool is running
+        seen.append(line)
+        if "loss" in line and "step" in line:
+            break
+    workers = [p for p in _tagged(tag) if p != proc.pid]
+    assert len(workers) == 2, "".join(seen)[-3000:]
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=600)
+    out = "".join(seen) + rest
+    assert proc.returncode == 130 and "Traceback" not in out, out[-3000:]
+    assert _wait_gone(workers) == [] and _tagged(tag) == []
+    step = json.loads((run / "state.json").read_text())["step"]
+    done = subprocess.run(cmd + ["--steps", str(step + 2), "--resume", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads((run / "state.json").read_text())["step"] == step + 2
+    assert _tagged(tag) == []
+
+
 def _pretrainer(run, workers, steps, resume=False):
     import keras
 

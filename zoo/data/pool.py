@@ -104,6 +104,7 @@ def _die_with_parent() -> None:
             import ctypes
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            libc.prctl(15, b"facezoo-data")  # PR_SET_NAME: what ps and top show
         except OSError:
             pass
 

@@ -96,10 +96,11 @@ def main():
     if lfw is None:
         print("skipped: ../shared/face_data/lfw is absent (set FACEZOO_FACE_DATA)")
         return 0
+    from zoo.bench.provenance import git_commit
+    commit = git_commit()  # the code measured: the checkout as the run starts
     home = tempfile.mkdtemp(prefix="data-feed-")
     os.environ["FACEZOO_HOME"] = home
     try:
-        from zoo.bench.provenance import git_commit
         from zoo.data.corpus import open_corpus
         from zoo.data.crop_cache import with_crop_cache
         from zoo.data.pool import _cores
@@ -136,7 +137,7 @@ def main():
             "per_core_256px_at_least_300": bool(big and big[0]["workers_1_images_per_s"] >= 300),
             "scaling_1_to_2_at_least_1.8": all(r["scaling_1_to_2"] >= 1.8 for r in rows),
         }
-        result = {"benchmark": "data_feed", "commit": git_commit(), "cores": _cores(), "batch": args.batch,
+        result = {"benchmark": "data_feed", "commit": commit, "cores": _cores(), "batch": args.batch,
                   "corpus": f"lfw DevTrain, {args.people} people, {plain.image_count()} photos (read as aligned)",
                   "augment": True, "rows": rows, "goals": goals,
                   "note": "load average of a 2-core machine shared with other jobs; per-worker rates are "

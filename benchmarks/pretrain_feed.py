@@ -62,6 +62,8 @@ def main():
     if lfw is None:
         print("skipped: ../shared/face_data/lfw is absent (set FACEZOO_FACE_DATA)")
         return 0
+    from zoo.bench.provenance import git_commit
+    commit = git_commit()
     home = tempfile.mkdtemp(prefix="pretrain-feed-")
     os.environ["FACEZOO_HOME"] = home
     try:
@@ -80,7 +82,7 @@ def main():
             side["share_of_model_rate"] = round(side["steady_images_per_s"] / step, 3)
             print(f"{side['code']}: {side['steady_images_per_s']} images/s end to end = "
                   f"{100 * side['share_of_model_rate']:.1f}% of the compiled step's {step:.1f}")
-        result = {"size": 64, "batch": args.batch, "steps": args.steps, "sides": sides, "compiled_step": floor,
+        result = {"commit": commit, "size": 64, "batch": args.batch, "steps": args.steps, "sides": sides, "compiled_step": floor,
                   "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if args.out:
             from zoo.io import write_json

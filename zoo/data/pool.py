@@ -31,6 +31,7 @@ import queue
 import signal
 import sys
 import traceback
+import warnings
 import weakref
 
 import numpy as np
@@ -226,11 +227,16 @@ class BatchPool:
         if cv2 is not None:
             cv2.setNumThreads(1)
         try:
-            for k in range(self.workers):
-                p = ctx.Process(target=_worker, name=f"facezoo-data-{k}", daemon=True,
-                                args=(self.make, self._tasks, self._results, self._buf, self.slot_bytes, parent))
-                p.start()
-                self._procs.append(p)
+            with warnings.catch_warnings():
+                # JAX warns that a fork of its (multithreaded) process may deadlock: true of a child that
+                # runs JAX; these run numpy and OpenCV only. Scoped to the fork.
+                warnings.filterwarnings("ignore", message=r".*os\.fork\(\) was called.*")
+                for k in range(self.workers):
+                    p = ctx.Process(target=_worker, name=f"facezoo-data-{k}", daemon=True,
+                                    args=(self.make, self._tasks, self._results, self._buf, self.slot_bytes,
+                                          parent))
+                    p.start()
+                    self._procs.append(p)
         finally:
             if cv2 is not None:
                 cv2.setNumThreads(threads)

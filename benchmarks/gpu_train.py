@@ -12,8 +12,8 @@ analysis (`jax.jit(...).lower(...).compile().cost_analysis()`), PyTorch with
 `torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions). MFU = achieved FLOP/s divided by
 the chip's dense peak for the dtype (`PEAKS`; `--peak-tflops` for other chips; blank on CPUs).
 
-Then the data pipeline: augmented swap images/s of `FaceDataset` with all cores (worker threads, the
-trainer's path) and pretraining samples/s of the synthetic corpus sampler with all cores (processes),
+Then the data pipeline: augmented swap images/s of `FaceDataset` and pretraining samples/s of the
+synthetic corpus sampler, each through `zoo.data.pool.BatchPool` with all cores (the trainers' path),
 against the fastest step's consumption at the same size ("keeps up" when the ratio is >= 1).
 
 The table (markdown + JSON) goes to `benchmarks/results/gpu_train-<device>.{md,json}`.
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import re
 import subprocess
@@ -199,42 +198,48 @@ def child(args) -> list[dict]:
 
 # --- the data pipeline (parent process, no backend needed) --------------------------------------------
 
-def _sampler_batches(spec):
-    corpus_spec, size, batch, start, count = spec
-    from zoo.data.corpus import open_corpus
-    sampler = open_corpus(corpus_spec).sampler(batch, size, holdout=0, seed=0)
-    t = time.perf_counter()
-    for i in range(start, start + count):
-        sampler.batch(i)
-    return time.perf_counter() - t
+def _pool_rate(make, workers: int, batches: int, images_per_batch: int) -> float:
+    """Images/s of `make(step)` through `zoo.data.pool.BatchPool` with `workers` processes (the trainers'
+    own data path), after the pool's start-up."""
+    from zoo.data.pool import BatchPool
+
+    with BatchPool(make, workers) as pool:
+        pool.get(0)
+        start = time.perf_counter()
+        for step in range(1, batches + 1):
+            pool.get(step)
+        return batches * images_per_batch / (time.perf_counter() - start)
 
 
 def swap_pipeline_rate(size: int, workers: int, batches: int) -> float:
-    """Augmented swap images/s (both identities) of `FaceDataset` through Keras' enqueuer with `workers`
-    threads, the trainer's own path (`facezoo train --workers N`). Threads, not processes: at 256 px
-    worker processes were 3x slower than one thread here (each 58 MB float32 batch is pickled through
-    a pipe), while 2 threads gave 1.3x one thread (OpenCV releases the GIL)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from data_bench import augmentation_rate
+    """Augmented swap images/s (both identities) of `FaceDataset` through the swap trainer's own path
+    (`facezoo train --workers N`): `BatchPool` processes writing batches into shared memory (Keras'
+    enqueuer pickled each 58 MB batch at 256 px through a pipe: 3x slower than one thread)."""
+    import functools
 
-    return augmentation_rate(size, workers, batches, use_multiprocessing=False)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from data_bench import BATCH, _faces
+
+    from zoo.data.dataset import ArraySource, FaceDataset
+    from zoo.training.feed import batch_at
+
+    sources = [ArraySource(_faces(64, size, 0), name="a"), ArraySource(_faces(64, size, 1), name="b")]
+    ds = FaceDataset(sources, batch_size=BATCH, size=size, seed=0)
+    ds.preload()  # the workers share the decoded faces copy-on-write, as in a long run
+    return _pool_rate(functools.partial(batch_at, ds), workers, batches, 2 * BATCH)
 
 
 def pipeline_rates(size: int, batches: int, workers: int) -> dict:
-    """Images/s of the swap data pipeline (`workers` threads) and of the pretraining sampler's compute
-    (synthetic corpus, rendered + augmented; `workers` processes, each on its own steps: batches are a
-    pure function of the step, so this is what parallel sampling could reach)."""
+    """Images/s of the swap data pipeline and of the pretraining sampler (synthetic corpus, rendered +
+    augmented), each through `BatchPool` with `workers` processes: the trainers' own data path."""
+    from zoo.data.corpus import open_corpus
+
     swap = swap_pipeline_rate(size, workers, batches)
     batch = 16
-    ctx = multiprocessing.get_context("spawn")
-    specs = [("synthetic:1000", size, batch, 1000 * w, batches) for w in range(workers)]
-    with ctx.Pool(workers) as pool:
-        pool.map(_sampler_batches, [(s[0], s[1], s[2], s[3], 1) for s in specs])  # start-up, imports
-        start = time.perf_counter()
-        pool.map(_sampler_batches, specs)
-        elapsed = time.perf_counter() - start
+    sampler = open_corpus("synthetic:1000").sampler(batch, size, holdout=0, seed=0)
+    pretrain = _pool_rate(sampler.batch, workers, batches, batch)
     return {"size": size, "workers": workers, "swap_images_per_s": round(swap, 1),
-            "pretrain_images_per_s": round(workers * batches * batch / elapsed, 1)}
+            "pretrain_images_per_s": round(pretrain, 1)}
 
 
 # --- the table ----------------------------------------------------------------------------------------------
@@ -258,7 +263,7 @@ def render(rows: list[dict], pipeline: list[dict], note: str) -> str:
                      f"{_fmt(r['peak_tflops'])} | {_fmt(r['mfu'] and round(100 * r['mfu'], 1), '{}%')} |")
     if pipeline:
         lines += ["", "## Data pipeline vs the accelerator", "",
-                  "| px | workers | swap pipeline images/s (threads) | fastest swap step images/s | ratio | "
+                  "| px | workers | swap pipeline images/s (pool) | fastest swap step images/s | ratio | "
                   "pretrain sampler images/s (processes) | fastest pretrain step images/s | ratio |",
                   "|---|---|---|---|---|---|---|---|"]
         for p in pipeline:

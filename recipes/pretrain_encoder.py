@@ -56,6 +56,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--chunk", type=int, default=10, help="steps per logged loss")
     parser.add_argument("--seed", type=int, default=0, help="data and weight seed")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data worker processes (default: one per core but one; 0: in the trainer's process)")
     parser.add_argument("--distribute", choices=("data-parallel",), default=None,
                         help="data parallelism over the local devices: keras.distribution.DataParallel "
                              "(JAX) or tf.distribute.MirroredStrategy (TensorFlow); across processes "
@@ -91,7 +93,7 @@ def run(args) -> int:
 
     finish = dict(eval_steps=args.eval_steps, eval_images=args.eval_images, lfw_eval=args.lfw_eval,
                   lfw_max_pairs=args.lfw_max_pairs, publish=args.publish, tag=args.tag, hub=args.hub,
-                  distribute=args.distribute, train=train)
+                  distribute=args.distribute, train=train, workers=args.workers)
     if args.resume:
         result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
                                    **finish)

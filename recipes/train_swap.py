@@ -33,7 +33,8 @@ def add_arguments(parser):
     data.add_argument("--b", metavar="DIR", help="aligned faces of identity B")
     data.add_argument("--identity", action="append", default=[], metavar="NAME=DIR",
                       help="more identities (repeatable), for models with more than two decoders")
-    data.add_argument("--workers", type=int, default=1, help="data-loading workers (threads)")
+    data.add_argument("--workers", type=int, default=None,
+                      help="data worker processes (default: one per core but one; 0: in the trainer's process)")
     model = parser.add_argument_group("model")
     model.add_argument("--encoder", default="effnet-face-v2",
                        help="registry name, name@revision, hub repo id, or .keras path (default: %(default)s)")

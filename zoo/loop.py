@@ -142,6 +142,8 @@ class ChunkedLoop:
         self.seconds = 0.0  # time spent in train() (pretraining runs record it)
         self.progress = True  # the step/loss/ETA line (zoo.progress); recipes turn it off with --quiet
         self.stop_request = StopRequest()
+        self.data_workers = getattr(self, "data_workers", None)  # None: sized from the cores (zoo.data.pool)
+        self._pool = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -185,6 +187,20 @@ class ChunkedLoop:
 
     def save_scope(self):
         return contextlib.nullcontext()
+
+    def batch_pool(self, make):
+        """The run's `zoo.data.pool.BatchPool` over `make(step)` (`data_workers` processes), made once per
+        `train()` call and closed when it returns, raises or is interrupted."""
+        if self._pool is None or self._pool.closed:
+            from zoo.data.pool import BatchPool
+            self._pool = BatchPool(make, self.data_workers)
+        return self._pool
+
+    def close_pool(self) -> None:
+        """Stop the data workers (no orphans on Ctrl-C or an error)."""
+        if getattr(self, "_pool", None) is not None:
+            self._pool.close()
+            self._pool = None
 
     def checkpoint_pending(self) -> bool:
         """Whether the closing (or interrupted) `train()` must write a checkpoint."""
@@ -284,6 +300,7 @@ class ChunkedLoop:
                     raise
                 raise TrainingInterrupted(self.step, self.run_dir) from None
             finally:
+                self.close_pool()
                 progress.close()
                 if start is not None:
                     self.seconds += time.perf_counter() - start

@@ -27,7 +27,10 @@ class BatchSampler:
     (warped input, target, mask) triple. Held-out identities are checked out of every batch.
 
     `batch(step)` -> (x float32 (B, S, S, 3), ids int32 (B,), y float32 (B, S, S, 4): RGB target + mask).
+    `parallel`: whether any process may make any batch (`zoo.data.pool`); False for streaming corpora.
     """
+
+    parallel = True
 
     def __init__(self, corpus, train_ids, held_ids, batch_size: int, size: int, *, seed: int = 0,
                  augment: bool = True):
@@ -73,6 +76,8 @@ class BatchSampler:
 
 class StreamSampler(BatchSampler):
     """The sampler of streaming (tar) corpora: batches must be asked for in order (a resume skips)."""
+
+    parallel = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

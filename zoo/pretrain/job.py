@@ -21,7 +21,7 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
              encoder: str = "mobilenet-face", parent: str | None = None, holdout: int = 8,
              eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
              publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
-             progress: bool = True, train=None, callbacks=None, echo=print) -> dict | None:
+             progress: bool = True, train=None, callbacks=None, echo=print, workers=None) -> dict | None:
     """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
 
     Args:
@@ -30,7 +30,7 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
         holdout: hold out the last K identities (by sorted id) for evaluation; 0: none.
         hub: where `parent` is pulled from and the release is published to.
         The other keywords (evaluation, LFW, publishing, `distribute`, `progress`, `train`,
-        `callbacks`, `echo`) are `resume_pretrain`'s.
+        `callbacks`, `echo`, `workers`) are `resume_pretrain`'s.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
     non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
     """
@@ -45,13 +45,13 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
     return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
                 parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
                 lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
-                progress=progress, train=train, callbacks=callbacks, echo=echo)
+                progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers)
 
 
 def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,
                     eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
                     publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
-                    progress: bool = True, train=None, callbacks=None, echo=print) -> dict | None:
+                    progress: bool = True, train=None, callbacks=None, echo=print, workers=None) -> dict | None:
     """Continue a `pretrain` run from its folder: its config, corpus and holdout come from RUN/state.json.
 
     Args:
@@ -65,6 +65,8 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
         train: `train(trainer, steps) -> state | None`, run instead of `trainer.train(steps)` (a CLI's
             Ctrl-C handling); None from it ends the job at once (returns None).
         echo: where the job's report lines go (default `print`).
+        workers: data worker processes (`zoo.data.pool`; None: sized from the cores, 0: none); the
+            batches, and so the weights, are the same for any count.
     Returns what `pretrain` returns.
     """
     from zoo.runs import read_state
@@ -80,13 +82,15 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
     return _job(config, run_dir, corpus_spec, bool(aligned), int(meta["holdout"]), resume=True,
                 eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs,
                 publish=publish, tag=tag, hub=hub, distribute=distribute, progress=progress, train=train,
-                callbacks=callbacks, echo=echo)
+                callbacks=callbacks, echo=echo, workers=workers)
 
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
     """The corpus of a run, aligned once to facezoo's template unless `aligned` (RUN/aligned-cache/; LFW:
-    one cache shared by every run, in $FACEZOO_HOME)."""
+    one cache shared by every run, in $FACEZOO_HOME), its files then decoded once at the training size
+    into a shared memory-mapped crop cache (`zoo.data.crop_cache`)."""
     from zoo.data.corpus import ensure_aligned, open_corpus
+    from zoo.data.crop_cache import with_crop_cache
 
     corpus = open_corpus(corpus_spec, aligned=aligned)
     if not corpus.aligned:
@@ -94,12 +98,12 @@ def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool 
         cache = None if corpus.kind == "lfw" else Path(run_dir) / ALIGNED_CACHE
         log.info("corpus %s is not aligned: aligning it once (cache: %s)", corpus_spec, cache or "shared")
         corpus = ensure_aligned(corpus, cache, size)
-    return corpus
+    return with_crop_cache(corpus, size)
 
 
 def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,
          eval_steps=100, eval_images=12, lfw_eval=None, lfw_max_pairs=None, publish=None, tag=None, hub=None,
-         distribute=None, progress=True, train=None, callbacks=None, echo=print):
+         distribute=None, progress=True, train=None, callbacks=None, echo=print, workers=None):
     import keras
 
     from zoo.pretrain.model import memory_per_identity
@@ -114,7 +118,7 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
     started = time.perf_counter()
     if resume:
         trainer = Pretrainer.resume(run_dir, sampler, steps=config.steps, distribute=distribute,
-                                    callbacks=callbacks)
+                                    callbacks=callbacks, workers=workers)
         echo(f"resumed {run_dir} at step {trainer.step}")
     else:
         meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
@@ -122,7 +126,7 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
                 "corpus": corpus.summary(), "sampler": sampler.describe()}
         build = _builder(config, corpus, encoder, parent, hub, meta)
         trainer = Pretrainer.create(build, sampler, run_dir, config, meta,
-                                    distribute=distribute, callbacks=callbacks)
+                                    distribute=distribute, callbacks=callbacks, workers=workers)
     memory = memory_per_identity(trainer.model, trainer.model.optimizer)
     echo(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
          f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")

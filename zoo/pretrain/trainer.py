@@ -44,14 +44,17 @@ class Pretrainer(ChunkedLoop):
     RUN/state.json (points at the latest), RUN/losses.csv (step, mean loss of the chunk).
     `Pretrainer.resume(run_dir, sampler)` continues at the checkpoint's step with its optimizer state.
     `callbacks`: extra Keras callbacks, run in every `fit()`.
+    `workers`: data worker processes (`zoo.data.pool`; None: sized from the cores, 0: in this process);
+    the batches, and so the weights, are the same for any count.
     """
 
     progress_label = "pretrain"
     logger = log
 
     def __init__(self, model, sampler, run_dir, config: PretrainConfig | None = None, meta: dict | None = None,
-                 *, distribute: str | None = None, callbacks=None):
+                 *, distribute: str | None = None, callbacks=None, workers=None):
         self.sampler = sampler
+        self.data_workers = workers
         self.distribute = distribute
         self.losses: list[tuple[int, float]] = []
         self._init_loop(model, run_dir, config or PretrainConfig(), meta, callbacks)
@@ -68,15 +71,17 @@ class Pretrainer(ChunkedLoop):
         return self.cluster is None or self.cluster.is_chief
 
     @classmethod
-    def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None, callbacks=None) -> "Pretrainer":
+    def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None, callbacks=None,
+               workers=None) -> "Pretrainer":
         """Build the model with `build_fn()` inside the distribution scope, then make the trainer."""
         with distribution_scope(distribute):
             model = build_fn()
             _compile(model, config)
-        return cls(model, sampler, run_dir, config, meta, distribute=distribute, callbacks=callbacks)
+        return cls(model, sampler, run_dir, config, meta, distribute=distribute, callbacks=callbacks, workers=workers)
 
     @classmethod
-    def resume(cls, run_dir, sampler, *, steps: int | None = None, distribute=None, callbacks=None) -> "Pretrainer":
+    def resume(cls, run_dir, sampler, *, steps: int | None = None, distribute=None, callbacks=None,
+               workers=None) -> "Pretrainer":
         """Continue a run from its last complete checkpoint (same step, weights and optimizer state)."""
         import keras
 
@@ -91,7 +96,8 @@ class Pretrainer(ChunkedLoop):
             model = keras.saving.load_model(ckpt / MODEL, compile=False, safe_mode=True)
             _compile(model, config)
             restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
-        trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute, callbacks=callbacks)
+        trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute, callbacks=callbacks,
+                      workers=workers)
         trainer._resumed(state)
         trainer.losses = [tuple(x) for x in state.get("losses", [])]
         trainer.seconds = float(state.get("seconds", 0.0))
@@ -126,9 +132,11 @@ class Pretrainer(ChunkedLoop):
         from zoo.distribute import cluster_from_env, local_rows
 
         cluster = cluster_from_env(keras.backend.backend())
+        # Streaming (tar) corpora are read in order by one reader: their batches stay in this process.
+        make = self.sampler.batch if not self.sampler.parallel else self.batch_pool(self.sampler.batch).get
 
         def batch(step):
-            x, ids, y = self.sampler.batch(step)
+            x, ids, y = make(step)
             rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
             return {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}, y[rows]
 

@@ -1,6 +1,7 @@
 """How a swap run's dataset feeds `fit()`: batch `step` of the run, as dicts keyed by identity, from any
 global step on (so a resumed run sees the batches it would have seen). `StepBatches` is the loop's
-step-indexed feed (`zoo.loop`) over such a dataset.
+step-indexed feed (`zoo.loop`) over such a dataset; `pooled_feed` is the trainer's, over a
+`zoo.data.pool.BatchPool` of `batch_at` (batches made ahead by worker processes).
 """
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import numpy as np
 
 from zoo.loop import step_feed_class
 
-__all__ = ["StepBatches", "batch_as_dicts", "batch_at"]
+__all__ = ["StepBatches", "batch_as_dicts", "batch_at", "pooled_feed"]
+
+
+def pooled_feed(pool, identities, offset: int):
+    """The run's batches from global step `offset` on, made by `pool` (a `BatchPool` over `batch_at`)."""
+    identities = list(identities)
+    return step_feed_class()(lambda step: batch_as_dicts(pool.get(step), identities), offset)
 
 
 class StepBatches(step_feed_class()):

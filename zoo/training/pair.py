@@ -17,7 +17,7 @@ __all__ = ["pair_dataset", "resume_pair", "train_pair"]
 
 def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, batch_size: int = 8,
                pretrained: bool = True, hub=None, decoder_width: int = 128, inter: str = "dense",
-               seed: int = 0, workers: int = 1, config: TrainConfig | None = None,
+               seed: int = 0, workers: int | None = None, config: TrainConfig | None = None,
                build_only: bool = False, dataset=None, callbacks=None):
     """Build everything a swap run needs and train it (the library behind `facezoo train`).
 
@@ -53,7 +53,7 @@ def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
 
 
 def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
-                folders: dict | None = None, size: int | None = None, workers: int = 1,
+                folders: dict | None = None, size: int | None = None, workers: int | None = None,
                 callbacks=None) -> SwapTrainer:
     """Continue a `train_pair` run from its folder alone (the library behind `facezoo train --resume`).
 

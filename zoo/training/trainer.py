@@ -10,6 +10,7 @@ too (the recipe then prints the run's disk summary, as at the end).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -25,7 +26,7 @@ from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state,
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 from zoo.training.batchnorm import CALIBRATION_PIXELS, recalibrate_batchnorm
 from zoo.training.config import TrainConfig, resolve_jit
-from zoo.training.feed import StepBatches, batch_as_dicts, batch_at
+from zoo.training.feed import batch_as_dicts, batch_at, pooled_feed
 from zoo.training.switch import StageSwitch, choose_switch
 
 log = logging.getLogger("facezoo.train")
@@ -45,16 +46,18 @@ class SwapTrainer(ChunkedLoop):
         config: `TrainConfig`.
         meta: extra facts for `state.json` (encoder reference, data folders, ...).
         callbacks: extra Keras callbacks, run in every `fit()` (after TensorBoard, before the progress line).
+        workers: data worker processes (`zoo.data.pool`; None: sized from the cores, 0: batches in this
+            process); the batches, and so the weights, are the same for any count.
+        use_multiprocessing: ignored (kept for callers of the Keras-enqueuer era: workers are processes).
     """
 
     def __init__(self, model, schedule: FreezeSchedule, dataset, run_dir, config: TrainConfig | None = None,
-                 meta: dict | None = None, workers: int = 1, use_multiprocessing: bool = False, *,
+                 meta: dict | None = None, workers: int | None = None, use_multiprocessing: bool = False, *,
                  callbacks=None):
         self.schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
         self.schedule.validate(model.encoder)
         self.dataset = dataset
-        self.workers = workers
-        self.use_multiprocessing = use_multiprocessing
+        self.workers = self.data_workers = workers
         self.stage_index = 0
         self.stage_start = 0
         self.stage_losses: list[float] = []
@@ -218,7 +221,7 @@ class SwapTrainer(ChunkedLoop):
     # --- the loop's hooks (zoo.loop) -----------------------------------------------------------
 
     def feed(self, offset: int):
-        return StepBatches(self.dataset, self.model.identities, offset, self.workers, self.use_multiprocessing)
+        return pooled_feed(self.batch_pool(functools.partial(batch_at, self.dataset)), self.model.identities, offset)
 
     def note_loss(self, loss: float) -> None:
         self.stage_losses.extend([loss] * max(1, self.config.chunk))

@@ -33,7 +33,12 @@ FLAT_IDENTITY = "all"
 
 
 class FileCorpus(Corpus):
-    """A corpus of image files with known identities: `files[identity index]` is a list of paths."""
+    """A corpus of image files with known identities: `files[identity index]` is a list of paths.
+
+    `crops`: a `zoo.data.crop_cache.CropCache` of its files (`with_crop_cache`), read instead of decoding.
+    """
+
+    crops = None
 
     def __init__(self, files: dict[str, list[Path]], spec: str, aligned: bool, cache_items: int = 20000,
                  order: list[str] | None = None):
@@ -68,6 +73,12 @@ class FileCorpus(Corpus):
         return self._resolution
 
     def _read(self, path: Path, size: int) -> np.ndarray | None:
+        if self.crops is not None and self.crops.size == size and str(path) in self.crops:
+            face = self.crops.face(path)
+            if face is None and str(path) not in self.skipped:
+                self.skipped[str(path)] = self.crops.bad[str(path)]
+                log.warning("skipping %s: %s", path, self.skipped[str(path)])
+            return face
         key = (str(path), size)
         face = self._cache.get(key)
         if face is None:
@@ -118,7 +129,7 @@ class FileCorpus(Corpus):
         out.identities = keep
         out.files = [sorted(files[name]) for name in keep]
         out.aligned = bool(aligned)
-        out._cache, out.skipped, out._resolution = {}, {}, None
+        out._cache, out.skipped, out._resolution, out.crops = {}, {}, None, None
         if not keep:
             raise DataError(f"corpus {self.spec!r}: no identity has an aligned face.")
         return out

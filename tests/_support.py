@@ -137,3 +137,30 @@ def ttq_records():
                      "stages": [{"step": 0, "trainable": "none", "reason": "start"}],
                      "config": recs[0]["config"], "probe_accuracy": 1.0, "total_seconds": 60})
     return evidence.apply_threshold(recs, 0.95)
+
+
+# --- swap-training helpers (tests/test_training.py, tests/test_training_followable.py) ---------------------
+
+SIZE = 32
+
+
+class RandomPairs:
+    """Deterministic random batches: enough to check which weights move."""
+
+    def __init__(self, batch=2, size=SIZE):
+        self.batch, self.size = batch, size
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng(i)
+        x = tuple(rng.random((self.batch, self.size, self.size, 3), dtype=np.float32) for _ in range(2))
+        y = tuple(np.concatenate([a, np.ones(a.shape[:3] + (1,), np.float32)], -1) for a in x)
+        return x, y
+
+
+def _values(variables):
+    import keras
+    return {v.path: keras.ops.convert_to_numpy(v).copy() for v in variables}
+
+
+def _changed(before, after, paths):
+    return {p for p in paths if not np.array_equal(before[p], after[p])}

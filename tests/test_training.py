@@ -12,34 +12,9 @@ import zoo
 from zoo.errors import ScheduleError
 from zoo.schedule import FreezeSchedule, Plateau
 
-from _support import face_folders
+from _support import SIZE, RandomPairs, _changed, _values, face_folders
 
 REPO = Path(__file__).resolve().parents[1]
-SIZE = 32
-
-
-class RandomPairs:
-    """Deterministic random batches: enough to check which weights move."""
-
-    def __init__(self, batch=2, size=SIZE):
-        self.batch, self.size = batch, size
-
-    def __getitem__(self, i):
-        rng = np.random.default_rng(i)
-        x = tuple(rng.random((self.batch, self.size, self.size, 3), dtype=np.float32) for _ in range(2))
-        y = tuple(np.concatenate([a, np.ones(a.shape[:3] + (1,), np.float32)], -1) for a in x)
-        return x, y
-
-
-def _values(variables):
-    import keras
-    return {v.path: keras.ops.convert_to_numpy(v).copy() for v in variables}
-
-
-def _changed(before, after, paths):
-    return {p for p in paths if not np.array_equal(before[p], after[p])}
-
-
 @pytest.mark.parametrize("switch", ["recompile", "switch"])
 def test_staged_unfreezing(tmp_path, switch):
     """frozen -> top2 -> all: encoder bit-identical while frozen, then only the top blocks move,

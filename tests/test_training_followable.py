@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import zoo
-from test_training import SIZE, RandomPairs, _changed, _values
+from _support import SIZE, RandomPairs, _changed, _values
 
 
 def _tiny_model(seed=0):

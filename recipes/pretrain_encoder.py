@@ -50,6 +50,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lfw-max-pairs", type=int, default=None, metavar="N",
                         help="score only N matched + N mismatched pairs of each LFW list (a quick check, not "
                              "LFW's score; recorded as lfw_view1_subset_accuracy)")
+    parser.add_argument("--teacher", default="none", metavar="none|dlib[:weight=W]",
+                        help="distil a teacher's face embedding beside reconstruction (dlib needs the judge "
+                             "extra: pip install -e \".[judge]\"); its labels are cached in FACEZOO_HOME")
+    parser.add_argument("--teacher-processes", type=int, default=1, metavar="N",
+                        help="processes that label photos for --teacher (about 3-4 faces/s each)")
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate")
     parser.add_argument("--code-dim", type=int, default=64, help="conditioned head: identity code size")
     parser.add_argument("--decoder-width", type=int, default=128, help="decoder width")
@@ -91,15 +96,17 @@ def run(args) -> int:
 
     finish = dict(eval_steps=args.eval_steps, eval_images=args.eval_images, lfw_eval=args.lfw_eval,
                   lfw_max_pairs=args.lfw_max_pairs, publish=args.publish, tag=args.tag, hub=args.hub,
-                  distribute=args.distribute, train=train)
+                  distribute=args.distribute, train=train, teacher_processes=args.teacher_processes)
     if args.resume:
         result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
                                    **finish)
     else:
+        from zoo.distil import parse_teacher
+        teacher, weight = parse_teacher(args.teacher)
         config = P.PretrainConfig(steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
                                   size=args.size, heads=args.heads, learning_rate=args.lr, code_dim=args.code_dim,
                                   decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,
-                                  chunk=args.chunk, seed=args.seed)
+                                  chunk=args.chunk, seed=args.seed, teacher=teacher, teacher_weight=weight or 1.0)
         result = P.pretrain(config, run_dir=run_dir, corpus_spec=args.corpus, aligned=args.aligned,
                             encoder=args.encoder, parent=args.parent, holdout=args.holdout, **finish)
     if result is None:

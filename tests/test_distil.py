@@ -1,0 +1,128 @@
+"""`facezoo pretrain --teacher dlib` (`zoo.distil`) on real LFW DevTrain photos: labels are computed once
+and cached by content (a second run and a resume label nothing), the student trains with the teacher head
+beside reconstruction, the card names the teacher, and a missing judge extra says how to install it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoo.errors import FacezooError, InputError
+
+
+def _dlib_or_skip():
+    from zoo.judge.models import available
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(f"the judge extra (dlib) is absent: {why}")
+
+
+def _devtrain_folder(face_data: Path, dest: Path, people: int, per_person: int) -> Path:
+    """A folder corpus (links, no copies) of the first `people` DevTrain people with >= per_person photos."""
+    lfw = face_data / "lfw"
+    images = lfw / "images_deepfunneled"
+    chosen = 0
+    for line in (lfw / "peopleDevTrain.txt").read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) != 2 or int(parts[1]) < per_person:
+            continue
+        photos = sorted((images / parts[0]).glob("*.jpg"))[:per_person]
+        (dest / parts[0]).mkdir(parents=True)
+        for p in photos:
+            os.symlink(p, dest / parts[0] / p.name)
+        chosen += 1
+        if chosen == people:
+            break
+    return dest
+
+
+def test_parse_teacher_and_its_errors():
+    from zoo.distil import parse_teacher, teacher_card
+
+    assert parse_teacher(None) == ("none", 0.0)
+    assert parse_teacher("none") == ("none", 0.0)
+    assert parse_teacher("dlib") == ("dlib", 1.0)
+    assert parse_teacher("dlib:weight=0.25") == ("dlib", 0.25)
+    for bad in ("arcface", "dlib:weight=x", "dlib:w=1", "dlib:weight=0"):
+        with pytest.raises(InputError, match="--teacher"):
+            parse_teacher(bad)
+    card = teacher_card("dlib", 0.5)
+    assert "public domain" in card["licence"] and card["weight"] == 0.5
+    assert teacher_card("none", 0.0) is None
+
+
+def test_missing_judge_extra_names_the_install_command(tmp_path, monkeypatch):
+    # The real lookup (importlib's find_spec over sys.path) finds a face_recognition_models without models.
+    fake = tmp_path / "site"
+    (fake / "face_recognition_models").mkdir(parents=True)
+    (fake / "face_recognition_models" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(fake))
+    from zoo.distil import label_photos
+    from zoo.judge.models import JudgeUnavailableError
+
+    with pytest.raises(JudgeUnavailableError, match=r'pip install -e "\.\[judge\]"') as info:
+        label_photos([tmp_path / "x.jpg"], progress=False)
+    assert isinstance(info.value, FacezooError) and "--teacher dlib" in str(info.value)
+
+
+def test_swap_training_never_imports_the_teacher():
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "zoo" / "training").glob("*.py"):
+        text = path.read_text()
+        assert "distil" not in text and "judge" not in text, f"{path} reaches the teacher"
+
+
+def test_distil_run_labels_once_resumes_with_its_targets_and_names_the_teacher(face_data, tmp_path):
+    _dlib_or_skip()
+    from zoo.pretrain import PretrainConfig, pretrain, resume_pretrain
+
+    corpus = _devtrain_folder(face_data, tmp_path / "faces", people=6, per_person=4)
+    spec = f"folder:{corpus}"
+    config = PretrainConfig(steps=20, batch_size=4, size=32, chunk=5, checkpoint_every=10, decoder_width=32,
+                            code_dim=8, teacher="dlib", teacher_weight=2.0)
+    lines: list[str] = []
+    common = dict(eval_steps=0, lfw_eval="none", progress=False, echo=lines.append)
+    result = pretrain(config, run_dir=tmp_path / "run", corpus_spec=spec, holdout=0, **common)
+    teacher_line = next(line for line in lines if line.startswith("teacher dlib"))
+    assert "24 photos (0 from the cache, 24 labelled now" in teacher_line, teacher_line
+    assert result["step"] == 20 and result["teacher"]["weight"] == 2.0
+    assert "public domain" in result["teacher"]["licence"]
+
+    # The encoder alone is released: no teacher head in it.
+    import keras
+    enc = keras.saving.load_model(tmp_path / "run" / "encoder.keras", compile=False)
+    assert not any("teacher" in layer.name for layer in enc.layers)
+
+    # A second run over the same photos labels nothing.
+    lines.clear()
+    pretrain(config, run_dir=tmp_path / "run2", corpus_spec=spec, holdout=0, **common)
+    assert "(24 from the cache, 0 labelled now" in next(x for x in lines if x.startswith("teacher dlib"))
+
+    # A resume keeps the teacher: the config says so, the checkpoint has the head, targets come from the cache.
+    lines.clear()
+    result = resume_pretrain(tmp_path / "run", steps=30, **common)
+    assert result["step"] == 30 and result["config"]["teacher"] == "dlib"
+    assert "(24 from the cache, 0 labelled now" in next(x for x in lines if x.startswith("teacher dlib"))
+
+
+def test_teacher_sampler_batches_carry_the_photos_own_targets(face_data, tmp_path):
+    _dlib_or_skip()
+    from zoo.data.corpus import open_corpus
+    from zoo.distil import label_photos, teacher_sampler
+
+    folder = _devtrain_folder(face_data, tmp_path / "faces", people=3, per_person=3)
+    corpus = open_corpus(f"folder:{folder}", aligned=True)   # the files themselves (template fallback)
+    base = corpus.sampler(6, 32, seed=3)
+    sampler = teacher_sampler(base, corpus, "dlib", progress=False, echo=lambda s: None)
+    x, ids, y, targets = sampler.batch(0)
+    x2, _, _, targets2 = sampler.batch(0)
+    assert np.array_equal(x, x2) and np.array_equal(targets, targets2)   # still a pure function of the step
+    assert targets.shape == (6, 128) and np.allclose(np.linalg.norm(targets, axis=1), 1.0, atol=1e-4)
+    labels = label_photos([p for files in corpus.files for p in files], aligned=True, progress=False)
+    # every target is one of its own identity's photos' labels
+    for k, i in enumerate(ids.tolist()):
+        own = [labels[str(p)] for p in corpus.files[i]]
+        assert any(np.allclose(targets[k], t) for t in own)

@@ -126,3 +126,47 @@ def test_teacher_sampler_batches_carry_the_photos_own_targets(face_data, tmp_pat
     for k, i in enumerate(ids.tolist()):
         own = [labels[str(p)] for p in corpus.files[i]]
         assert any(np.allclose(targets[k], t) for t in own)
+
+
+@pytest.mark.slow
+def test_short_distillation_moves_lfw_view1_above_the_random_encoder(face_data, tmp_path):
+    """~100 DevTrain photos, 300 steps at 32 px: View 1 (a DevTest subset) of the distilled encoder vs the
+    same architecture untrained. Several minutes on a loaded 2-core CPU: slow."""
+    _dlib_or_skip()
+    import keras
+
+    import zoo
+    from zoo.pretrain import PretrainConfig, pretrain
+    from zoo.verification import lfw_verification
+
+    corpus = _devtrain_folder(face_data, tmp_path / "faces", people=25, per_person=4)
+    config = PretrainConfig(steps=300, batch_size=16, size=32, chunk=25, checkpoint_every=300, decoder_width=32,
+                            code_dim=8, teacher="dlib", teacher_weight=4.0, learning_rate=1e-3)
+    pairs = int(os.environ.get("FACEZOO_DISTIL_PAIRS", "100"))
+    result = pretrain(config, run_dir=tmp_path / "run", corpus_spec=f"folder:{corpus}", holdout=0, eval_steps=0,
+                      lfw_eval=str(face_data / "lfw"), lfw_max_pairs=pairs, progress=False, echo=print)
+    distilled = result["metrics"]["lfw_view1_subset_accuracy"]
+    keras.utils.set_random_seed(0)
+    random = lfw_verification(zoo.build_encoder("mobilenet-face", input_size=32), face_data / "lfw", view=1,
+                              max_pairs=pairs)["accuracy"]
+    print(f"LFW View 1 ({pairs}+{pairs} DevTest pairs, 32 px): distilled {distilled:.3f}, random {random:.3f}")
+    assert distilled >= random + 0.03, (distilled, random)
+
+
+def test_utkface_and_celeba_folder_corpora_open_the_shared_photos(face_data, tmp_path):
+    from zoo.data.corpus import open_corpus
+    from zoo.errors import DataError
+
+    utk, celeba = face_data / "utkface", face_data / "celeba"
+    if not utk.is_dir() or not celeba.is_dir():
+        pytest.skip(f"{face_data} has no utkface/ or celeba/ (see its SOURCES.md)")
+    u = open_corpus(f"utkface:{utk}")
+    assert u.kind == "utkface" and u.num_identities == 1 and u.image_count() > 9000
+    c = open_corpus(f"celeba:{celeba}")
+    assert c.kind == "celeba" and c.num_identities == 298 and c.image_count() > 5000
+    assert all(name.isdigit() for name in c.identities)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="identity_CelebA.txt"):
+        open_corpus(f"celeba:{tmp_path / 'empty'}")
+    with pytest.raises(DataError, match="UTKFace"):
+        open_corpus(f"utkface:{tmp_path / 'empty'}")

@@ -21,8 +21,10 @@ from recipes._common import add_hub_argument, main_for, train_or_say_how_to_resu
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--corpus", default=None, help="corpus spec: synthetic:N, folder:ROOT, celeba:ROOT, "
-                        "flat:ROOT, tar:PATTERN, or a path (required unless --resume)")
+    parser.add_argument("--corpus", action="append", default=None,
+                        help="corpus spec: synthetic:N, folder:ROOT, celeba:ROOT, utkface:ROOT, lfw:ROOT[:split=S], "
+                             "flat:ROOT, tar:PATTERN, or a path (required unless --resume); repeat it to train on "
+                             "several corpora as one (LFW DevTest people are left out of a combination)")
     parser.add_argument("--encoder", default="mobilenet-face",
                         help="encoder architecture from the registry (random init); see `facezoo encoders list`")
     parser.add_argument("--parent", default=None,
@@ -76,6 +78,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if isinstance(args.corpus, list):
+        from zoo.data.corpora.combined import SEPARATOR
+        args.corpus = SEPARATOR.join(args.corpus)
     from pathlib import Path
 
     if args.virtual_devices and args.virtual_devices > 1:

@@ -170,3 +170,26 @@ def test_utkface_and_celeba_folder_corpora_open_the_shared_photos(face_data, tmp
         open_corpus(f"celeba:{tmp_path / 'empty'}")
     with pytest.raises(DataError, match="UTKFace"):
         open_corpus(f"utkface:{tmp_path / 'empty'}")
+
+
+def test_combined_corpora_keep_parts_apart_and_leave_lfw_devtest_people_out(face_data, tmp_path):
+    from zoo.data.corpora.combined import combine
+    from zoo.data.corpus import open_corpus
+    from zoo.errors import DataError
+    from zoo.pretrain import open_pretrain_corpus
+
+    a = _devtrain_folder(face_data, tmp_path / "a", people=3, per_person=2)
+    b = _devtrain_folder(face_data, tmp_path / "b", people=2, per_person=2)
+    both = open_pretrain_corpus(f"folder:{a} + folder:{b}", tmp_path / "run", 32, aligned=True)
+    assert both.kind == "combined" and both.num_identities == 5 and both.image_count() == 10
+    assert sorted({n.split("/")[0] for n in both.identities}) == ["0", "1"]
+    x, ids, y = both.sampler(4, 32).batch(0)
+    assert x.shape == (4, 32, 32, 3)
+
+    lfw = open_corpus(f"lfw:{face_data / 'lfw'}:split=devtrain")
+    assert lfw.evaluation_people
+    combined = combine([lfw], "lfw")
+    names = {n.split("/", 1)[1] for n in combined.identities}
+    assert not names & set(lfw.evaluation_people) and len(names) == lfw.num_identities - len(lfw.evaluation_people)
+    with pytest.raises(DataError, match="empty part"):
+        open_pretrain_corpus(f"folder:{a} + ", tmp_path / "run2", 32, aligned=True)

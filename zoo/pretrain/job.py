@@ -88,9 +88,15 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
     """The corpus of a run, aligned once to facezoo's template unless `aligned` (RUN/aligned-cache/; LFW:
-    one cache shared by every run, in $FACEZOO_HOME)."""
+    one cache shared by every run, in $FACEZOO_HOME). "A + B": the parts combined
+    (`zoo.data.corpora.combined`; part N aligned under RUN/part-N/)."""
+    from zoo.data.corpora.combined import combine, split_spec
     from zoo.data.corpus import ensure_aligned, open_corpus
 
+    parts = split_spec(corpus_spec)
+    if len(parts) > 1:
+        return combine([open_pretrain_corpus(p, Path(run_dir) / f"part-{n}", size, aligned=aligned)
+                        for n, p in enumerate(parts)], corpus_spec)
     corpus = open_corpus(corpus_spec, aligned=aligned)
     if not corpus.aligned:
         # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.

@@ -57,6 +57,9 @@ def add_arguments(parser) -> None:
                              "extra: pip install -e \".[judge]\"); its labels are cached in FACEZOO_HOME")
     parser.add_argument("--teacher-processes", type=int, default=1, metavar="N",
                         help="processes that label photos for --teacher (about 3-4 faces/s each)")
+    parser.add_argument("--drop-lfw-devtest", default=None, metavar="LFW_ROOT",
+                        help="leave out photos whose dlib embedding matches an LFW DevTest person (for corpora "
+                             "without LFW names: celeba:, utkface:); needs the judge extra")
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate")
     parser.add_argument("--code-dim", type=int, default=64, help="conditioned head: identity code size")
     parser.add_argument("--decoder-width", type=int, default=128, help="decoder width")
@@ -113,7 +116,8 @@ def run(args) -> int:
                                   decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,
                                   chunk=args.chunk, seed=args.seed, teacher=teacher, teacher_weight=weight or 1.0)
         result = P.pretrain(config, run_dir=run_dir, corpus_spec=args.corpus, aligned=args.aligned,
-                            encoder=args.encoder, parent=args.parent, holdout=args.holdout, **finish)
+                            encoder=args.encoder, parent=args.parent, holdout=args.holdout,
+                            drop_devtest=args.drop_lfw_devtest, **finish)
     if result is None:
         return 130
     if "worker" in result:

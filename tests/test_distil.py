@@ -193,3 +193,25 @@ def test_combined_corpora_keep_parts_apart_and_leave_lfw_devtest_people_out(face
     assert not names & set(lfw.evaluation_people) and len(names) == lfw.num_identities - len(lfw.evaluation_people)
     with pytest.raises(DataError, match="empty part"):
         open_pretrain_corpus(f"folder:{a} + ", tmp_path / "run2", 32, aligned=True)
+
+
+def test_photos_of_a_devtest_person_are_dropped_by_their_teacher_embedding(face_data, tmp_path):
+    _dlib_or_skip()
+    from zoo.data.corpus import open_corpus
+    from zoo.distil import drop_matches
+
+    folder = _devtrain_folder(face_data, tmp_path / "faces", people=2, per_person=3)
+    lfw = face_data / "lfw"
+    images = lfw / "images_deepfunneled"
+    person = next(parts[0] for parts in (line.split() for line in (lfw / "peopleDevTest.txt").read_text()
+                                         .splitlines()[1:]) if len(parts) == 2 and int(parts[1]) >= 6)
+    photos = sorted((images / person).glob("*.jpg"))
+    (folder / "unknown_person").mkdir()     # a DevTest person under another name, as in CelebA
+    for p in photos[:3]:
+        os.symlink(p, folder / "unknown_person" / p.name)
+    corpus = open_corpus(f"folder:{folder}", aligned=True)
+    lines: list[str] = []
+    kept, dropped = drop_matches(corpus, {person: photos[3:6]}, progress=False, echo=lines.append)
+    assert sorted(Path(p).name for p in dropped) == [p.name for p in photos[:3]], lines
+    assert "unknown_person" not in kept.identities and kept.image_count() == 6
+    assert "3 of 9 photos match an LFW DevTest person" in lines[0]

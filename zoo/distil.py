@@ -27,7 +27,7 @@ import numpy as np
 from zoo.errors import InputError
 
 __all__ = ["TEACHERS", "TEACHER_DIM", "parse_teacher", "teacher_card", "label_photos", "TeacherSampler",
-           "teacher_sampler"]
+           "teacher_sampler", "MATCH_DISTANCE", "devtest_photos", "drop_matches"]
 
 log = logging.getLogger("facezoo.pretrain")
 
@@ -174,3 +174,61 @@ def teacher_sampler(sampler, corpus, name: str, *, processes: int = 1, progress:
     wrapped = TeacherSampler(sampler, targets)
     wrapped.stats = stats
     return wrapped
+
+
+# Teacher distance (L2 of L2-normalised embeddings) from a person's centroid under which a photo is taken
+# for that person. Measured on LFW photos: same-person pairs 0.16-0.45, different people 0.55-0.70, and a
+# photo sits nearer its person's centroid than to any one photo of them.
+MATCH_DISTANCE = 0.45
+
+
+def devtest_photos(lfw_root) -> dict[str, list[Path]]:
+    """{person: photos} of LFW's View 1 DevTest people (`peopleDevTest.txt`)."""
+    from zoo.data.lfw import find_images_dir
+
+    root = Path(lfw_root)
+    images = find_images_dir(root)
+    table = root / "peopleDevTest.txt"
+    if not table.is_file():
+        raise InputError(f"{table} is missing: --teacher's DevTest filter needs LFW's View 1 people files.")
+    names = [line.split()[0] for line in table.read_text().splitlines()[1:] if len(line.split()) == 2]
+    return {n: sorted((images / n).glob("*.jpg")) for n in names}
+
+
+def drop_matches(corpus, reference: dict, *, processes: int = 1, progress: bool = True,
+                 distance: float = MATCH_DISTANCE, echo=print):
+    """`corpus` without the photos whose teacher embedding lies within `distance` of the centroid of a
+    `reference` person ({name: photos}; LFW DevTest people must stay out of every training set);
+    returns (corpus, dropped paths)."""
+    if not hasattr(corpus, "files"):
+        raise InputError(f"dropping DevTest look-alikes needs a corpus of image files; {corpus.spec!r} is not one.")
+    source_of = getattr(corpus, "source_of", None) or {}
+    crops = [str(p) for files in corpus.files for p in files]
+    originals = [source_of.get(c, c) for c in crops]
+    own = label_photos(originals, aligned=not source_of, processes=processes, progress=progress)
+    from zoo.judge.lfw import LFW_FALLBACK_BOX   # the reference is LFW: aligned as `bench lfw` aligns it
+    ref = label_photos([p for ps in reference.values() for p in ps], select="centre", fallback_box=LFW_FALLBACK_BOX,
+                       processes=processes, progress=progress)
+    centroids = []
+    for ps in reference.values():
+        found = [ref[str(p)] for p in ps if ref[str(p)].any()]
+        if found:
+            c = np.mean(found, axis=0)
+            centroids.append(c / (np.linalg.norm(c) + 1e-12))
+    bank = np.stack(centroids) if centroids else np.zeros((0, TEACHER_DIM), np.float32)
+    dropped = set()
+    if len(bank):
+        for c, o in zip(crops, originals):
+            e = own[o]
+            if e.any() and float(np.min(np.linalg.norm(bank - e, axis=1))) < distance:
+                dropped.add(c)
+    echo(f"teacher: {len(dropped)} of {len(crops)} photos match an LFW DevTest person (distance < {distance}) "
+         "and are left out")
+    if not dropped:
+        return corpus, []
+    files = {n: [p for p in fs if str(p) not in dropped] for n, fs in zip(corpus.identities, corpus.files)}
+    out = corpus.with_files(files, aligned=corpus.aligned)
+    out.source_of = source_of
+    if hasattr(corpus, "evaluation_people"):
+        out.evaluation_people = [n for n in corpus.evaluation_people if n in out.identities]
+    return out, sorted(dropped)

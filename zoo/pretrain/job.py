@@ -21,7 +21,8 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
              encoder: str = "mobilenet-face", parent: str | None = None, holdout: int = 8,
              eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
              publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
-             progress: bool = True, train=None, callbacks=None, echo=print, teacher_processes: int = 1) -> dict | None:
+             progress: bool = True, train=None, callbacks=None, echo=print, teacher_processes: int = 1,
+             drop_devtest=None) -> dict | None:
     """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
 
     Args:
@@ -33,6 +34,8 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
         `callbacks`, `echo`) are `resume_pretrain`'s.
         config.teacher ("dlib"): distil the teacher's embedding (`zoo.distil`), labelling the training
             photos first in `teacher_processes` processes (cached: a resume labels nothing).
+        drop_devtest: an LFW root: leave out the photos whose teacher embedding matches one of its
+            DevTest people (`zoo.distil.drop_matches`; needs the judge extra), again on resume.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
     non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
     """
@@ -47,7 +50,8 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
     return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
                 parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
                 lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
-                progress=progress, train=train, callbacks=callbacks, echo=echo, teacher_processes=teacher_processes)
+                progress=progress, train=train, callbacks=callbacks, echo=echo, teacher_processes=teacher_processes,
+                drop_devtest=str(drop_devtest) if drop_devtest else None)
 
 
 def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,
@@ -83,7 +87,8 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
     return _job(config, run_dir, corpus_spec, bool(aligned), int(meta["holdout"]), resume=True,
                 eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs,
                 publish=publish, tag=tag, hub=hub, distribute=distribute, progress=progress, train=train,
-                callbacks=callbacks, echo=echo, teacher_processes=teacher_processes)
+                callbacks=callbacks, echo=echo, teacher_processes=teacher_processes,
+                drop_devtest=meta.get("drop_devtest"))
 
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
@@ -108,13 +113,19 @@ def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool 
 
 def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,
          eval_steps=100, eval_images=12, lfw_eval=None, lfw_max_pairs=None, publish=None, tag=None, hub=None,
-         distribute=None, progress=True, train=None, callbacks=None, echo=print, teacher_processes=1):
+         distribute=None, progress=True, train=None, callbacks=None, echo=print, teacher_processes=1,
+         drop_devtest=None):
     import keras
 
     from zoo.pretrain.model import memory_per_identity
     from zoo.pretrain.trainer import Pretrainer
 
     corpus = open_pretrain_corpus(corpus_spec, run_dir, config.size, aligned=aligned)
+    dropped = None
+    if drop_devtest:
+        from zoo.distil import devtest_photos, drop_matches
+        corpus, dropped = drop_matches(corpus, devtest_photos(drop_devtest), processes=teacher_processes,
+                                       progress=progress, echo=echo)
     if holdout and corpus.num_identities <= holdout:
         raise InputError(f"--holdout {holdout} leaves no training identity: {corpus_spec!r} has "
                          f"{corpus.num_identities} identities.")
@@ -132,7 +143,8 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
     else:
         meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
                 "encoder": None if parent else encoder, "parent": parent,
-                "corpus": corpus.summary(), "sampler": sampler.describe()}
+                "corpus": corpus.summary(), "sampler": sampler.describe(), "drop_devtest": drop_devtest,
+                "dropped_devtest_photos": None if dropped is None else len(dropped)}
         build = _builder(config, corpus, encoder, parent, hub, meta)
         trainer = Pretrainer.create(build, sampler, run_dir, config, meta,
                                     distribute=distribute, callbacks=callbacks)

@@ -35,7 +35,7 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
         config.teacher ("dlib"): distil the teacher's embedding (`zoo.distil`), labelling the training
             photos first in `teacher_processes` processes (cached: a resume labels nothing).
         drop_devtest: an LFW root: leave out the photos whose teacher embedding matches one of its
-            DevTest people (`zoo.distil.drop_matches`; needs the judge extra), again on resume.
+            DevTest people (`zoo.distil.drop_matches`; needs dlib), again on resume.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
     non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
     """

@@ -126,8 +126,9 @@ def test_teacher_sampler_batches_carry_the_photos_own_targets(face_data, tmp_pat
 
 @pytest.mark.slow
 def test_short_distillation_moves_lfw_view1_above_the_random_encoder(face_data, tmp_path):
-    """~100 DevTrain photos, 300 steps at 32 px (FACEZOO_DISTIL_STEPS, FACEZOO_DISTIL_PAIRS change them): View 1 (a DevTest subset) of the distilled encoder vs the
-    same architecture untrained. Several minutes on a loaded 2-core CPU: slow."""
+    """~100 DevTrain photos, 800 steps at 32 px: View 1 (50+50 DevTest pairs by default) of the distilled
+    encoder vs the same architecture untrained. Measured on a loaded 2-core CPU (about 9 min): 0.69 vs
+    0.51; at 300 steps 0.54 vs 0.51. FACEZOO_DISTIL_STEPS and FACEZOO_DISTIL_PAIRS change the budget."""
     _dlib_or_skip()
     import keras
 
@@ -136,10 +137,10 @@ def test_short_distillation_moves_lfw_view1_above_the_random_encoder(face_data, 
     from zoo.verification import lfw_verification
 
     corpus = _devtrain_folder(face_data, tmp_path / "faces", people=25, per_person=4)
-    steps = int(os.environ.get("FACEZOO_DISTIL_STEPS", "300"))
+    steps = int(os.environ.get("FACEZOO_DISTIL_STEPS", "800"))
     config = PretrainConfig(steps=steps, batch_size=16, size=32, chunk=25, checkpoint_every=steps, decoder_width=32,
                             code_dim=8, teacher="dlib", teacher_weight=4.0, learning_rate=1e-3)
-    pairs = int(os.environ.get("FACEZOO_DISTIL_PAIRS", "100"))
+    pairs = int(os.environ.get("FACEZOO_DISTIL_PAIRS", "50"))
     result = pretrain(config, run_dir=tmp_path / "run", corpus_spec=f"folder:{corpus}", holdout=0, eval_steps=0,
                       lfw_eval=str(face_data / "lfw"), lfw_max_pairs=pairs, progress=False, echo=print)
     distilled = result["metrics"]["lfw_view1_subset_accuracy"]

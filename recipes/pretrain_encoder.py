@@ -21,8 +21,10 @@ from recipes._common import add_hub_argument, main_for, train_or_say_how_to_resu
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--corpus", default=None, help="corpus spec: synthetic:N, folder:ROOT, celeba:ROOT, "
-                        "flat:ROOT, tar:PATTERN, or a path (required unless --resume)")
+    parser.add_argument("--corpus", action="append", default=None,
+                        help="corpus spec: synthetic:N, folder:ROOT, celeba:ROOT, utkface:ROOT, lfw:ROOT[:split=S], "
+                             "flat:ROOT, tar:PATTERN, or a path (required unless --resume); repeat it to train on "
+                             "several corpora as one (LFW DevTest people are left out of a combination)")
     parser.add_argument("--encoder", default="mobilenet-face",
                         help="encoder architecture from the registry (random init); see `facezoo encoders list`")
     parser.add_argument("--parent", default=None,
@@ -50,6 +52,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lfw-max-pairs", type=int, default=None, metavar="N",
                         help="score only N matched + N mismatched pairs of each LFW list (a quick check, not "
                              "LFW's score; recorded as lfw_view1_subset_accuracy)")
+    parser.add_argument("--teacher", default="none", metavar="none|dlib[:weight=W]",
+                        help="distil a teacher's face embedding beside reconstruction (dlib needs the judge "
+                             "extra: pip install -e \".[judge]\"); its labels are cached in FACEZOO_HOME")
+    parser.add_argument("--teacher-processes", type=int, default=1, metavar="N",
+                        help="processes that label photos for --teacher (about 3-4 faces/s each)")
+    parser.add_argument("--drop-lfw-devtest", default=None, metavar="LFW_ROOT",
+                        help="leave out photos whose dlib embedding matches an LFW DevTest person (for corpora "
+                             "without LFW names: celeba:, utkface:); needs the judge extra")
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate")
     parser.add_argument("--code-dim", type=int, default=64, help="conditioned head: identity code size")
     parser.add_argument("--decoder-width", type=int, default=128, help="decoder width")
@@ -73,6 +83,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    if isinstance(args.corpus, list):
+        from zoo.data.corpora.combined import SEPARATOR
+        args.corpus = SEPARATOR.join(args.corpus)
     from pathlib import Path
 
     if args.virtual_devices and args.virtual_devices > 1:
@@ -93,17 +106,21 @@ def run(args) -> int:
 
     finish = dict(eval_steps=args.eval_steps, eval_images=args.eval_images, lfw_eval=args.lfw_eval,
                   lfw_max_pairs=args.lfw_max_pairs, publish=args.publish, tag=args.tag, hub=args.hub,
-                  distribute=args.distribute, train=train, workers=args.workers)
+                  distribute=args.distribute, train=train, workers=args.workers,
+                  teacher_processes=args.teacher_processes)
     if args.resume:
         result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
                                    **finish)
     else:
+        from zoo.distil import parse_teacher
+        teacher, weight = parse_teacher(args.teacher)
         config = P.PretrainConfig(steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
                                   size=args.size, heads=args.heads, learning_rate=args.lr, code_dim=args.code_dim,
                                   decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,
-                                  chunk=args.chunk, seed=args.seed)
+                                  chunk=args.chunk, seed=args.seed, teacher=teacher, teacher_weight=weight or 1.0)
         result = P.pretrain(config, run_dir=run_dir, corpus_spec=args.corpus, aligned=args.aligned,
-                            encoder=args.encoder, parent=args.parent, holdout=args.holdout, **finish)
+                            encoder=args.encoder, parent=args.parent, holdout=args.holdout,
+                            drop_devtest=args.drop_lfw_devtest, **finish)
     if result is None:
         return 130
     if "worker" in result:

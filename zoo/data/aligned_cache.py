@@ -71,9 +71,13 @@ def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=
                           detector=detector, progress=progress)
     files = {name: [c for p in paths for c in crops.get(Path(p).resolve(), [])] for name, paths in sources.items()}
     if isinstance(corpus, FileCorpus):
-        return corpus.with_files(files)
-    result = FileCorpus({k: v for k, v in files.items() if v}, corpus.spec, aligned=True)
-    result.kind = corpus.kind
+        result = corpus.with_files(files)
+    else:
+        result = FileCorpus({k: v for k, v in files.items() if v}, corpus.spec, aligned=True)
+        result.kind = corpus.kind
+    # Each crop's original photo: a teacher (`zoo.distil`) aligns the original its own way.
+    result.source_of = {str(c): str(p) for paths in sources.values() for p in paths
+                        for c in crops.get(Path(p).resolve(), [])}
     return result
 
 

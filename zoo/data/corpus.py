@@ -11,6 +11,8 @@ Specs:
     celeba:ROOT  (or ROOT)      CelebA: ROOT/img_align_celeba/*.jpg + ROOT/identity_CelebA.txt
                                 ("000001.jpg 2880" a line).
     flat:ROOT    (or ROOT)      a flat folder of faces with no identities (FFHQ): identity "all".
+    utkface:ROOT                UTKFace crops (no identities: identity "all"); celeba:ROOT also takes an
+                                identity-folder subset (ROOT/<identity number>/*.jpg).
     lfw:ROOT[:split=S][:people=N]  Labeled Faces in the Wild by its View 1 people files
                                 (`zoo.data.lfw`); DevTest people are the evaluation identities.
     tar:PATTERN  (or *.tar)     WebDataset shards: KEY.jpg|png + KEY.cls (an integer or a name) or
@@ -67,7 +69,8 @@ def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
     """Open a corpus from its spec (see the module doc). `aligned`: the faces are already aligned."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
-    if not sep or len(kind) == 1 or kind not in ("synthetic", "folder", "celeba", "flat", "tar", "lfw"):
+    if not sep or len(kind) == 1 or kind not in ("synthetic", "folder", "celeba", "flat", "tar", "lfw",
+                                                    "utkface"):
         kind, rest = "", spec  # a plain path (or a Windows drive letter)
     flag = bool(aligned)
     if kind == "synthetic":
@@ -86,6 +89,9 @@ def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
         raise DataError(f"corpus {spec!r}: {root} does not exist. Accepted specs: {', '.join(SPEC_FORMS)}.")
     if kind == "celeba" or (not kind and (root / CELEBA_IDENTITIES).exists()):
         return CelebACorpus(root, spec=spec, aligned=flag)
+    if kind == "utkface":
+        from zoo.data.corpora.files import UTKFaceCorpus
+        return UTKFaceCorpus(root, spec=spec, aligned=flag)
     if kind == "flat":
         return FlatCorpus(root, spec=spec, aligned=flag)
     if kind == "folder":

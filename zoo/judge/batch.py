@@ -123,8 +123,9 @@ def _work(job):
 
 
 def judge_items(items: list[Item], *, select: str = "largest", aligned: bool = False, fallback_box=None,
-                processes: int = 1, progress=None, use_cache: bool = True) -> list[Face]:
-    """A `Face` per item (in order): from the content cache where present, else analysed (in processes)."""
+                processes: int = 1, progress=None, use_cache: bool = True, stats: dict | None = None) -> list[Face]:
+    """A `Face` per item (in order): from the content cache where present, else analysed (in processes).
+    `stats`, when given, gets {"cached": hits, "computed": images analysed now}."""
     from zoo.io import atomic_write
 
     options = {"select": select, "aligned": aligned,
@@ -146,6 +147,8 @@ def judge_items(items: list[Item], *, select: str = "largest", aligned: bool = F
     chunks = [todo[k:k + 16] for k in range(0, len(todo), 16)]
     jobs = [(c, options) for c in chunks]
     done = len(items) - len(todo)
+    if stats is not None:
+        stats.update(cached=done, computed=len(todo))
 
     def results():
         if processes > 1 and len(chunks) > 1:

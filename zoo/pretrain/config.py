@@ -37,3 +37,5 @@ class PretrainConfig(LoopConfig):
     bottleneck: int = 256
     seed: int = 0
     jit_compile: str | bool = False  # XLA compile is slow to start on CPU; "auto" on accelerators
+    teacher: str = "none"            # "dlib": distil its face embedding (`zoo.distil`) beside reconstruction
+    teacher_weight: float = 1.0      # weight of the teacher's cosine loss

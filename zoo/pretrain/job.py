@@ -21,7 +21,8 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
              encoder: str = "mobilenet-face", parent: str | None = None, holdout: int = 8,
              eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
              publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
-             progress: bool = True, train=None, callbacks=None, echo=print, workers=None) -> dict | None:
+             progress: bool = True, train=None, callbacks=None, echo=print, workers=None,
+             teacher_processes: int = 1, drop_devtest=None) -> dict | None:
     """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
 
     Args:
@@ -31,6 +32,10 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
         hub: where `parent` is pulled from and the release is published to.
         The other keywords (evaluation, LFW, publishing, `distribute`, `progress`, `train`,
         `callbacks`, `echo`, `workers`) are `resume_pretrain`'s.
+        config.teacher ("dlib"): distil the teacher's embedding (`zoo.distil`), labelling the training
+            photos first in `teacher_processes` processes (cached: a resume labels nothing).
+        drop_devtest: an LFW root: leave out the photos whose teacher embedding matches one of its
+            DevTest people (`zoo.distil.drop_matches`; needs dlib), again on resume.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
     non-chief process of a multi-process run, {"step", "worker", "num_processes"} (the chief writes).
     """
@@ -45,13 +50,15 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
     return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
                 parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
                 lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
-                progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers)
+                progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
+                teacher_processes=teacher_processes, drop_devtest=str(drop_devtest) if drop_devtest else None)
 
 
 def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,
                     eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
                     publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
-                    progress: bool = True, train=None, callbacks=None, echo=print, workers=None) -> dict | None:
+                    progress: bool = True, train=None, callbacks=None, echo=print, workers=None,
+                    teacher_processes: int = 1) -> dict | None:
     """Continue a `pretrain` run from its folder: its config, corpus and holdout come from RUN/state.json.
 
     Args:
@@ -82,16 +89,23 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
     return _job(config, run_dir, corpus_spec, bool(aligned), int(meta["holdout"]), resume=True,
                 eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs,
                 publish=publish, tag=tag, hub=hub, distribute=distribute, progress=progress, train=train,
-                callbacks=callbacks, echo=echo, workers=workers)
+                callbacks=callbacks, echo=echo, workers=workers, teacher_processes=teacher_processes,
+                drop_devtest=meta.get("drop_devtest"))
 
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
     """The corpus of a run, aligned once to facezoo's template unless `aligned` (RUN/aligned-cache/; LFW:
     one cache shared by every run, in $FACEZOO_HOME), its files then decoded once at the training size
-    into a shared memory-mapped crop cache (`zoo.data.crop_cache`)."""
+    into a shared memory-mapped crop cache (`zoo.data.crop_cache`). "A + B": the parts combined
+    (`zoo.data.corpora.combined`; part N aligned under RUN/part-N/)."""
+    from zoo.data.corpora.combined import combine, split_spec
     from zoo.data.corpus import ensure_aligned, open_corpus
     from zoo.data.crop_cache import with_crop_cache
 
+    parts = split_spec(corpus_spec)
+    if len(parts) > 1:
+        return combine([open_pretrain_corpus(p, Path(run_dir) / f"part-{n}", size, aligned=aligned)
+                        for n, p in enumerate(parts)], corpus_spec)
     corpus = open_corpus(corpus_spec, aligned=aligned)
     if not corpus.aligned:
         # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.
@@ -103,17 +117,27 @@ def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool 
 
 def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,
          eval_steps=100, eval_images=12, lfw_eval=None, lfw_max_pairs=None, publish=None, tag=None, hub=None,
-         distribute=None, progress=True, train=None, callbacks=None, echo=print, workers=None):
+         distribute=None, progress=True, train=None, callbacks=None, echo=print, workers=None,
+         teacher_processes=1, drop_devtest=None):
     import keras
 
     from zoo.pretrain.model import memory_per_identity
     from zoo.pretrain.trainer import Pretrainer
 
     corpus = open_pretrain_corpus(corpus_spec, run_dir, config.size, aligned=aligned)
+    dropped = None
+    if drop_devtest:
+        from zoo.distil import devtest_photos, drop_matches
+        corpus, dropped = drop_matches(corpus, devtest_photos(drop_devtest), processes=teacher_processes,
+                                       progress=progress, echo=echo)
     if holdout and corpus.num_identities <= holdout:
         raise InputError(f"--holdout {holdout} leaves no training identity: {corpus_spec!r} has "
                          f"{corpus.num_identities} identities.")
     sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed)
+    if config.teacher != "none":
+        from zoo.distil import teacher_sampler
+        sampler = teacher_sampler(sampler, corpus, config.teacher, processes=teacher_processes,
+                                  progress=progress, echo=echo)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     if resume:
@@ -123,7 +147,8 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
     else:
         meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
                 "encoder": None if parent else encoder, "parent": parent,
-                "corpus": corpus.summary(), "sampler": sampler.describe()}
+                "corpus": corpus.summary(), "sampler": sampler.describe(), "drop_devtest": drop_devtest,
+                "dropped_devtest_photos": None if dropped is None else len(dropped)}
         build = _builder(config, corpus, encoder, parent, hub, meta)
         trainer = Pretrainer.create(build, sampler, run_dir, config, meta,
                                     distribute=distribute, callbacks=callbacks, workers=workers)
@@ -162,6 +187,7 @@ def _builder(config, corpus, encoder, parent, hub, meta):
 
     def build():
         import zoo
+        from zoo.distil import TEACHER_DIM
         from zoo.pretrain.model import build_pretrain_model
 
         if parent:
@@ -177,7 +203,8 @@ def _builder(config, corpus, encoder, parent, hub, meta):
         return build_pretrain_model(enc, corpus.num_identities, heads=config.heads, size=config.size,
                                     code_dim=config.code_dim, film_scales=config.film_scales,
                                     decoder_width=config.decoder_width, inter=config.inter,
-                                    inter_channels=config.inter_channels, bottleneck=config.bottleneck)
+                                    inter_channels=config.inter_channels, bottleneck=config.bottleneck,
+                                    teacher_dim=0 if config.teacher == "none" else TEACHER_DIM)
 
     return build
 
@@ -190,6 +217,7 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
     from zoo.io import write_json
     from zoo.pretrain.evaluation import evaluate_encoder
     from zoo.pretrain.release import run_encoder_info, save_encoder
+    from zoo.distil import teacher_card
     from zoo.publishing import encoder_metadata
 
     save_encoder(encoder, run_dir / ENCODER)
@@ -215,7 +243,8 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
               "holdout": holdout, "metrics": metrics, "memory_per_identity": memory,
               "final_loss": losses[-1][1] if losses else None, "train_seconds": state["seconds"],
               "encoder": str(run_dir / ENCODER), "parent": meta.get("parent"),
-              "backend": keras.backend.backend(), "distribute": distribute}
+              "backend": keras.backend.backend(), "distribute": distribute,
+              "teacher": teacher_card(config.teacher, config.teacher_weight)}
     if publish:
         import hub as hublib
         metadata = encoder_metadata(
@@ -224,7 +253,8 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
             training={"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
                       "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                       "holdout_identities": holdout, "identity_heads": config.heads,
-                      "bytes_per_identity": memory["total_bytes"]})
+                      "bytes_per_identity": memory["total_bytes"],
+                      "teacher": teacher_card(config.teacher, config.teacher_weight)})
         release = hublib.publish(encoder, publish, tag=tag, hub=hub, metadata=metadata,
                                   message=f"facezoo pretrain: {state['step']} steps on {meta['corpus']['name']}")
         result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}

@@ -37,10 +37,13 @@ def build_conditioned_decoder(feature_shape, output_size: int, code_dim: int, *,
 def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditioned", size: int | None = None,
                          code_dim: int = 64, film_scales: int = 3, decoder_width: int = 128,
                          inter: str = "dense", inter_channels: int = 128, bottleneck: int = 256,
-                         name: str = "pretrain_model"):
+                         teacher_dim: int = 0, name: str = "pretrain_model"):
     """The pretraining model: shared encoder + inter + identity head.
 
     Inputs {"face": (B, S, S, 3), "identity": (B, 1) int32}; output (B, S, S, 4) RGB + mask.
+    With `teacher_dim` > 0 (distillation, `zoo.distil`) the outputs are {"reconstruction": that,
+    "teacher": (B, teacher_dim)}: a projection head (Dense-ReLU-Dense) on the encoder's global-average-
+    pooled features, the features `zoo.verification` scores; the head is not part of the encoder.
     The encoder is the nested layer `model.get_layer(encoder.name)` (what gets published).
     """
     import keras
@@ -74,6 +77,10 @@ def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditio
     else:
         outs = [build_decoder(inter_shape, size, width=decoder_width, name=f"decoder_{i}")(z) for i in range(n)]
         out = outs[0] if n == 1 else SelectByIdentity(name="select")(outs, identity)
+    if teacher_dim:
+        pooled = layers.GlobalAveragePooling2D(name="teacher_pool")(encoder(face))
+        hidden = layers.Dense(256, activation="relu", name="teacher_hidden")(pooled)
+        out = {"reconstruction": out, "teacher": layers.Dense(int(teacher_dim), name="teacher_projection")(hidden)}
     model = keras.Model({"face": face, "identity": identity}, out, name=name)
     return model
 

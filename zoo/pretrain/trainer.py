@@ -31,9 +31,13 @@ def _compile(model, config: PretrainConfig):
     from zoo.losses import FaceLoss
 
     loss = FaceLoss(ssim_weight=0.5, mask_weight=0.5, ms_ssim=False)
+    weights = None
+    if isinstance(model.output, dict):  # a teacher head (zoo.distil): cosine loss on its projection
+        loss = {"reconstruction": loss, "teacher": keras.losses.CosineSimilarity(axis=-1)}
+        weights = {"reconstruction": 1.0, "teacher": float(config.teacher_weight)}
     optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, beta_1=0.5, beta_2=0.99,
                                        weight_decay=0.0)
-    model.compile(optimizer=optimizer, loss=loss, jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, jit_compile=config.jit_compile)
     model.optimizer.build(model.trainable_variables)
 
 
@@ -136,9 +140,10 @@ class Pretrainer(ChunkedLoop):
         make = self.sampler.batch if not self.sampler.parallel else self.batch_pool(self.sampler.batch).get
 
         def batch(step):
-            x, ids, y = make(step)
+            x, ids, y, *teacher = make(step)  # teacher targets: `zoo.distil.TeacherSampler`
             rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
-            return {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}, y[rows]
+            inputs = {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}
+            return inputs, ({"reconstruction": y[rows], "teacher": teacher[0][rows]} if teacher else y[rows])
 
         return step_feed_class()(batch, offset, max_queue_size=4)
 

@@ -18,7 +18,7 @@ from zoo.errors import DataError
 
 __all__ = ["Corpus", "SPEC_FORMS", "sort_ids"]
 
-SPEC_FORMS = ("synthetic:N[:seed=S]", "folder:ROOT", "celeba:ROOT", "flat:ROOT", "tar:PATTERN",
+SPEC_FORMS = ("synthetic:N[:seed=S]", "folder:ROOT", "celeba:ROOT", "flat:ROOT", "utkface:ROOT", "tar:PATTERN",
               "lfw:ROOT[:split=devtrain|devtest|all][:people=N]", "ROOT")
 
 

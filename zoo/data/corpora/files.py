@@ -160,7 +160,13 @@ class CelebACorpus(FileCorpus):
         table = root / CELEBA_IDENTITIES
         images = root / CELEBA_IMAGES
         if not table.exists():
-            raise DataError(f"CelebA corpus {root}: {CELEBA_IDENTITIES} is missing (lines '000001.jpg 2880').")
+            if any(p.is_dir() and list_images(p) for p in root.iterdir()):
+                # An identity-folder subset (ROOT/<identity number>/<image>.jpg, ../shared's celeba/).
+                folder = FolderCorpus(root, spec or f"celeba:{root}", aligned)
+                super().__init__(folder.source_paths(), folder.spec, aligned)
+                return
+            raise DataError(f"CelebA corpus {root}: {CELEBA_IDENTITIES} is missing (lines '000001.jpg 2880') "
+                            "and no identity folders (ROOT/<identity>/<image>.jpg) are there.")
         if not images.is_dir():
             images = root
         files: dict[str, list[Path]] = {}
@@ -189,6 +195,18 @@ class FlatCorpus(FileCorpus):
     def __init__(self, root, spec: str | None = None, aligned: bool = False):
         root = Path(root)
         super().__init__({FLAT_IDENTITY: list_images(root, recursive=True)}, spec or f"flat:{root}", aligned)
+
+
+class UTKFaceCorpus(FlatCorpus):
+    """UTKFace crops (`<age>_<sex>_<race>_<timestamp>.jpg.chip.jpg`): faces of all ages with no identities,
+    so one identity ("all"); for reconstruction and distillation, not for identity objectives."""
+
+    kind = "utkface"
+
+    def __init__(self, root, spec: str | None = None, aligned: bool = False):
+        super().__init__(root, spec or f"utkface:{root}", aligned)
+        if not self.image_count():
+            raise DataError(f"UTKFace corpus {root}: no images (expected <age>_<sex>_<race>_<time>.jpg.chip.jpg).")
 
 
 class LFWCorpus(FileCorpus):

@@ -35,7 +35,7 @@ _CHUNK = 64  # photos per build task
 
 def crop_cache_dir(paths, size: int) -> Path:
     """`$FACEZOO_HOME/crops/<hash of the files' paths, sizes and mtimes>-<size>`."""
-    from hub.base import facezoo_home
+    from fzcore.paths import facezoo_home
 
     h = hashlib.sha256()
     for p in paths:

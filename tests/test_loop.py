@@ -122,3 +122,36 @@ def test_loop_config_is_the_base_of_both_configs():
     saved = {"config": {**PretrainConfig(chunk=5).to_dict(), "from_a_newer_version": 1}}
     assert PretrainConfig.from_state(saved, steps=7) == PretrainConfig(chunk=5, steps=7)
     assert TrainConfig.from_state({"config": {"chunk": 3}}) == TrainConfig(chunk=3)
+
+
+@pytest.mark.parametrize("kind", ["swap", "pretrain"])
+def test_both_trainers_compile_through_the_one_compile_step(kind, tmp_path, monkeypatch):
+    """Pretraining and swap training compile through `zoo.compiling.compile_for_training` alone, and the
+    optimizer and loss follow the config's values (clipping on for swaps, off for pretraining as the
+    releases were trained; the loss's reconstruction term is the config's)."""
+    import dataclasses
+
+    from zoo import compiling
+    from zoo.optim import ScaledAdamW
+
+    calls = []
+    real = compiling.compile_for_training
+
+    def counted(model, config, **kwargs):
+        calls.append(config)
+        return real(model, config, **kwargs)
+
+    monkeypatch.setattr(compiling, "compile_for_training", counted)
+    trainer = (_swap_trainer if kind == "swap" else _pretrainer)(tmp_path / "run", callbacks=None)
+    if kind == "swap":
+        trainer._compile_for_stage()
+    assert len(calls) == 1
+    optimizer = trainer.model.optimizer
+    assert isinstance(optimizer, ScaledAdamW)
+    assert optimizer.clipnorm == (1.0 if kind == "swap" else None)
+    loss = trainer.model.loss["a"] if kind == "swap" else trainer.model.loss
+    assert loss.recon == "mae"
+    # another value in the config reaches the compiled model through the same step
+    changed = dataclasses.replace(trainer.config, recon="mse", clipnorm=0.5)
+    real(trainer.model, changed, loss=compiling.face_loss(changed, SIZE))
+    assert trainer.model.optimizer.clipnorm == 0.5 and trainer.model.loss.recon == "mse"

@@ -43,6 +43,13 @@ class LoopConfig:
     checkpoint_every: int = 200
     keep_checkpoints: int = 1        # one full checkpoint (the newest); disk, issue 19
     tensorboard: bool = True         # RUN/logs: TensorBoard event files, when tensorboard is installed
+    # the compile step's knobs (`zoo.compiling.compile_for_training`, shared by both trainers)
+    recon: str = "mae"               # reconstruction term: mae | mse
+    ssim_weight: float = 0.5
+    ms_ssim: bool | None = None      # None: on at >= 128 px
+    mask_weight: float = 0.5
+    clipnorm: float | None = 1.0     # per-variable gradient clipping; None: off
+    jit_compile: str | bool = "auto"  # auto: XLA except TensorFlow on CPU (`zoo.compiling.resolve_jit`)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

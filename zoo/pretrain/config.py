@@ -37,5 +37,7 @@ class PretrainConfig(LoopConfig):
     bottleneck: int = 256
     seed: int = 0
     jit_compile: str | bool = False  # XLA compile is slow to start on CPU; "auto" on accelerators
+    ms_ssim: bool | None = False     # the pretraining loss has always been plain SSIM
+    clipnorm: float | None = None    # and unclipped: the committed releases were trained so
     teacher: str = "none"            # "dlib": distil its face embedding (`zoo.distil`) beside reconstruction
     teacher_weight: float = 1.0      # weight of the teacher's cosine loss

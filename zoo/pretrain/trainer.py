@@ -26,19 +26,18 @@ __all__ = ["Pretrainer", "read_state"]
 
 
 def _compile(model, config: PretrainConfig):
+    """The shared compile step (`zoo.compiling`) with the pretraining outputs: the reconstruction, and a
+    teacher head's projection under a cosine loss when the model has one (`zoo.distil`)."""
     import keras
 
-    from zoo.losses import FaceLoss
+    from zoo import compiling
 
-    loss = FaceLoss(ssim_weight=0.5, mask_weight=0.5, ms_ssim=False)
+    loss = compiling.face_loss(config, config.size)
     weights = None
-    if isinstance(model.output, dict):  # a teacher head (zoo.distil): cosine loss on its projection
+    if isinstance(model.output, dict):
         loss = {"reconstruction": loss, "teacher": keras.losses.CosineSimilarity(axis=-1)}
         weights = {"reconstruction": 1.0, "teacher": float(config.teacher_weight)}
-    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, beta_1=0.5, beta_2=0.99,
-                                       weight_decay=0.0)
-    model.compile(optimizer=optimizer, loss=loss, loss_weights=weights, jit_compile=config.jit_compile)
-    model.optimizer.build(model.trainable_variables)
+    compiling.compile_for_training(model, config, loss=loss, loss_weights=weights)
 
 
 class Pretrainer(ChunkedLoop):

@@ -21,11 +21,11 @@ import numpy as np
 from zoo import runs
 from zoo.interrupt import TrainingInterrupted
 from zoo.loop import ChunkedLoop
-from zoo.losses import FaceLoss
-from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
+from zoo import compiling
+from zoo.optim import optimizer_state, restore_optimizer_state, state_from_file
 from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 from zoo.training.batchnorm import CALIBRATION_PIXELS, recalibrate_batchnorm
-from zoo.training.config import TrainConfig, resolve_jit
+from zoo.training.config import TrainConfig
 from zoo.training.feed import batch_as_dicts, batch_at, pooled_feed
 from zoo.training.switch import StageSwitch, choose_switch
 
@@ -123,15 +123,9 @@ class SwapTrainer(ChunkedLoop):
             n_weights = self._switch.install()
         else:
             n_weights = apply_stage(self.model.encoder, self.schedule, self.stage)
-        size = self.model.input_size
-        ms = self.config.ms_ssim if self.config.ms_ssim is not None else size >= 128
-        loss = FaceLoss(recon=self.config.recon, ssim_weight=self.config.ssim_weight, ms_ssim=ms,
-                        mask_weight=self.config.mask_weight)
-        optimizer = make_optimizer(self.model, self.model.encoder, learning_rate=self.config.learning_rate,
-                                   encoder_lr=self.stage.lr_multiplier, switchable=switching)
-        self.model.compile(optimizer=optimizer, loss={k: loss for k in self.model.identities},
-                           jit_compile=resolve_jit(self.config.jit_compile))
-        self.model.optimizer.build(self.model.trainable_variables)
+        loss = compiling.face_loss(self.config, self.model.input_size)
+        compiling.compile_for_training(self.model, self.config, loss={k: loss for k in self.model.identities},
+                                       encoder=self.model.encoder, encoder_lr=self.stage.lr_multiplier, switchable=switching)
         carried = 0
         if self._carry_state is not None:
             carried = restore_optimizer_state(self.model, self.model.optimizer, self._carry_state)

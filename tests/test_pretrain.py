@@ -188,9 +188,21 @@ def test_pretrain_function_returns_its_result_and_resumes(tmp_path):
         pretrain(config, run_dir=run, corpus_spec="synthetic:12", echo=lines.append)
     with pytest.raises(RunError, match="trains on 'synthetic:12'"):
         resume_pretrain(run, steps=3, corpus_spec="synthetic:13", echo=lines.append)
+    # the run's facts are one RunSpec in state.json; the resume reads it, not the older meta keys
+    from zoo.runspec import CorpusSource, RunSpec
+    spec = RunSpec.load(run)
+    assert spec.kind == "pretrain" and spec.data == CorpusSource("synthetic:12", False, 2, None)
+    assert spec.encoder_ref == "mobilenet-face" and spec.encoder["spec"]["name"] == "mobilenet-face"
+    assert spec.config.clipnorm is None and spec.config.steps == 2
+    for path in [run / "state.json", *run.glob("checkpoints/*/state.json")]:
+        state = json.loads(path.read_text())
+        for key in ("corpus_spec", "aligned", "holdout", "encoder", "parent", "drop_devtest", "encoder_info"):
+            state["meta"].pop(key)
+        path.write_text(json.dumps(state))
     lines.clear()
     again = resume_pretrain(run, steps=3, eval_steps=0, progress=False, echo=lines.append)
     assert lines[0] == f"resumed {run} at step 2"
+    assert RunSpec.load(run).data == spec.data and RunSpec.load(run).config.steps == 3
     assert again == json.loads((run / "pretrain.json").read_text())
     assert again["step"] == 3 and again["config"]["steps"] == 3 and again["metrics"] == {}
 

@@ -248,3 +248,36 @@ def test_truncate_losses_drops_steps_past_the_checkpoint(tmp_path):
     truncate_losses(tmp_path, 20)
     assert (tmp_path / LOSSES).read_text().splitlines() == ["step,loss,time", "10,0.5,1", "20,0.4,2"]
     truncate_losses(tmp_path / "absent", 5)  # no file: nothing to do
+
+
+def test_run_spec_is_saved_whole_and_resume_reads_it_back(tmp_path):
+    """`train_pair` records the run's facts once in a `RunSpec` inside state.json (the resolved encoder, the
+    face folders and stream, the size, the canonical schedule, the whole config); `resume_pair` rebuilds
+    the run from that spec alone: with the older `meta` keys removed from every state.json it still
+    resumes with the same data stream and schedule."""
+    from zoo import runs
+    from zoo.runspec import FaceFolders, RunSpec
+    from zoo.training import TrainConfig, resume_pair, train_pair
+
+    folders = face_folders(tmp_path / "faces", images=4)
+    run = tmp_path / "run"
+    config = TrainConfig(steps=1, chunk=1, checkpoint_every=1, preview_every=100, tensorboard=False,
+                         calibrate_batchnorm=False, ssim_weight=0.25)
+    train_pair(encoder="mobilenet-face", pretrained=False, folders=folders, run_dir=run,
+               schedule="frozen; top1@2:lr=0.5", size=SIZE, batch_size=3, seed=5, decoder_width=16, config=config)
+    spec = RunSpec.load(run)
+    assert spec.kind == "swap" and spec.size == SIZE and spec.pretrained is False
+    assert spec.encoder_ref == "mobilenet-face" and spec.encoder["spec"]["name"] == "mobilenet-face"
+    assert spec.data == FaceFolders(folders, 3, 5)
+    assert spec.schedule == "frozen@0; top1@2:lr=0.5"
+    assert spec.config.ssim_weight == 0.25 and spec.model == {"decoder_width": 16, "inter": "dense"}
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+    for path in [run / runs.STATE, *run.glob(f"{runs.CHECKPOINTS}/*/{runs.STATE}")]:
+        state = json.loads(path.read_text())
+        state.pop("meta")
+        path.write_text(json.dumps(state))
+    trainer = resume_pair(run, steps=3)
+    assert (trainer.dataset.batch_size, trainer.dataset.seed, trainer.dataset.size) == (3, 5, SIZE)
+    assert trainer.schedule.to_string() == spec.schedule and trainer.config.ssim_weight == 0.25
+    trainer.train()
+    assert RunSpec.load(run).config.steps == 3 and RunSpec.load(run).data == spec.data

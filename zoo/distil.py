@@ -161,9 +161,8 @@ def teacher_sampler(sampler, corpus, name: str, *, processes: int = 1, progress:
     source_of = getattr(corpus, "source_of", None) or {}
     crops = [str(p) for i in sampler.train_ids.tolist() for p in corpus.files[i]]
     originals = [source_of.get(c, c) for c in crops]
-    lfw = corpus.kind == "lfw"
-    options = {"select": "centre" if lfw else "largest", "aligned": not source_of}
-    if lfw:
+    options = {"select": corpus.face_select, "aligned": not source_of}
+    if corpus.face_select == "centre":   # LFW-like photos: where no face is found, the centre box
         from zoo.judge.lfw import LFW_FALLBACK_BOX
         options["fallback_box"] = LFW_FALLBACK_BOX
     stats: dict = {}

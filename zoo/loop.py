@@ -137,11 +137,12 @@ class ChunkedLoop:
     progress_label = "train"
     logger = logging.getLogger("facezoo.train")
 
-    def _init_loop(self, model, run_dir, config: LoopConfig, meta: dict | None, callbacks) -> None:
+    def _init_loop(self, model, run_dir, config: LoopConfig, meta: dict | None, callbacks, spec=None) -> None:
         self.model = model
         self.run_dir = Path(run_dir)
         self.config = config
-        self.meta = dict(meta or {})
+        self.spec = spec  # the run's `zoo.runspec.RunSpec`, saved whole in every state.json
+        self.meta = {**dict(meta or {}), **(spec.meta() if spec is not None else {})}
         self.callbacks = list(callbacks or ())  # the caller's Keras callbacks, run in every fit()
         self.step = 0
         self.target_steps = int(self.config.steps)  # the total `train()` runs to; recorded in state.json
@@ -167,8 +168,11 @@ class ChunkedLoop:
     def state(self) -> dict:
         """What state.json records (subclasses add their own keys)."""
         import keras
-        return {"step": self.step, "config": {**self.config.to_dict(), "steps": self.target_steps},
-                "meta": self.meta, "backend": keras.backend.backend()}
+        state = {"step": self.step, "config": {**self.config.to_dict(), "steps": self.target_steps},
+                 "meta": self.meta, "backend": keras.backend.backend()}
+        if self.spec is not None:
+            state["spec"] = {**self.spec.to_dict(), "config": state["config"]}
+        return state
 
     def note_loss(self, loss: float) -> None:
         """A chunk's mean loss, before it is written to losses.csv."""

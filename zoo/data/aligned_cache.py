@@ -53,7 +53,7 @@ def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=
         root = getattr(corpus, "root", None) or corpus.spec.split(":", 1)[-1]
         cache_dir = default_aligned_cache(corpus.kind, root, size)
     cache = Path(cache_dir)
-    select = "centre" if corpus.kind == "lfw" else "largest"
+    select = corpus.face_select
     if isinstance(corpus, TarCorpus):
         raw = cache / ".raw"
         sources: dict[str, list[Path]] = {}
@@ -74,7 +74,8 @@ def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=
         result = corpus.with_files(files)
     else:
         result = FileCorpus({k: v for k, v in files.items() if v}, corpus.spec, aligned=True)
-        result.kind = corpus.kind
+        result.kind, result.face_select = corpus.kind, corpus.face_select
+        result.shared_alignment, result.verification_root = corpus.shared_alignment, corpus.verification_root
     # Each crop's original photo: a teacher (`zoo.distil`) aligns the original its own way.
     result.source_of = {str(c): str(p) for paths in sources.values() for p in paths
                         for c in crops.get(Path(p).resolve(), [])}

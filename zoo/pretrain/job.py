@@ -2,15 +2,22 @@
 corpus spec; `resume_pretrain` continues one from its folder alone. Either opens (and aligns once) the
 corpus, builds the sampler and the model, trains, saves the encoder, scores it on the held-out
 identities (and LFW View 1), publishes it when asked, and writes RUN/pretrain.json, whose dict it returns.
+
+The run's facts (corpus, holdout, encoder or parent, config) are one `zoo.runspec.RunSpec`, built here and
+saved in the run's state.json; a resume reads it back. How this invocation runs the job (evaluation,
+publishing, workers, progress) is a `JobOptions`, which may differ from one resume to the next.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import InputError, RunError
 from zoo.pretrain.config import ALIGNED_CACHE, ENCODER, RESULT, STATE, PretrainConfig
+from zoo.runspec import CorpusSource, RunSpec
 
 __all__ = ["pretrain", "resume_pretrain"]
 
@@ -47,11 +54,14 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
                        "or choose another --run.")
     if config.steps < 1 or config.batch_size < 1:
         raise InputError(f"--steps and --batch-size must be >= 1. Received: {config.steps}, {config.batch_size}")
-    return _job(config, run_dir, corpus_spec, bool(aligned), int(holdout), resume=False, encoder=encoder,
-                parent=parent, eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
-                lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
-                progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
-                teacher_processes=teacher_processes, drop_devtest=str(drop_devtest) if drop_devtest else None)
+    spec = RunSpec(kind="pretrain", size=config.size, config=config,
+                   data=CorpusSource(corpus_spec, bool(aligned), int(holdout), str(drop_devtest) if drop_devtest else None),
+                   encoder_ref=None if parent else encoder, parent=parent, pretrained=bool(parent))
+    options = JobOptions(eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
+                         lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
+                         progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
+                         teacher_processes=teacher_processes)
+    return _job(spec, run_dir, options, resume=False)
 
 
 def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | None = None, aligned: bool = False,
@@ -76,21 +86,38 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
             batches, and so the weights, are the same for any count.
     Returns what `pretrain` returns.
     """
-    from zoo.runs import read_state
-
     run_dir = Path(run_dir)
-    state = read_state(run_dir)
-    meta = state["meta"]
-    config = PretrainConfig.from_state(state, steps)
-    corpus_spec = corpus_spec or meta["corpus_spec"]
-    aligned = aligned or meta.get("aligned", False)
-    if corpus_spec != meta["corpus_spec"]:
-        raise RunError(f"--resume: run {run_dir} trains on {meta['corpus_spec']!r}, not {corpus_spec!r}.")
-    return _job(config, run_dir, corpus_spec, bool(aligned), int(meta["holdout"]), resume=True,
-                eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs,
-                publish=publish, tag=tag, hub=hub, distribute=distribute, progress=progress, train=train,
-                callbacks=callbacks, echo=echo, workers=workers, teacher_processes=teacher_processes,
-                drop_devtest=meta.get("drop_devtest"))
+    spec = RunSpec.load(run_dir, steps=steps)   # the run's facts as `pretrain` saved them
+    if corpus_spec and corpus_spec != spec.data.spec:
+        raise RunError(f"--resume: run {run_dir} trains on {spec.data.spec!r}, not {corpus_spec!r}.")
+    if aligned and not spec.data.aligned:
+        spec = dataclasses.replace(spec, data=dataclasses.replace(spec.data, aligned=True))
+    options = JobOptions(eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
+                         lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
+                         progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
+                         teacher_processes=teacher_processes)
+    return _job(spec, run_dir, options, resume=True)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How this invocation runs a pretraining job (not facts of the run: they may differ on a resume).
+    Each is a keyword of `pretrain`/`resume_pretrain`, documented there."""
+
+    eval_steps: int = 100
+    eval_images: int = 12
+    lfw_eval: object = None
+    lfw_max_pairs: int | None = None
+    publish: str | None = None
+    tag: str | None = None
+    hub: object = None
+    distribute: str | None = None
+    progress: bool = True
+    train: object = None
+    callbacks: object = None
+    echo: object = print
+    workers: int | None = None
+    teacher_processes: int = 1
 
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
@@ -108,58 +135,57 @@ def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool 
                         for n, p in enumerate(parts)], corpus_spec)
     corpus = open_corpus(corpus_spec, aligned=aligned)
     if not corpus.aligned:
-        # LFW's photos are one fixed set: every run shares one alignment cache in $FACEZOO_HOME.
-        cache = None if corpus.kind == "lfw" else Path(run_dir) / ALIGNED_CACHE
+        # a fixed public set (LFW) shares one alignment cache in $FACEZOO_HOME; others align per run
+        cache = None if corpus.shared_alignment else Path(run_dir) / ALIGNED_CACHE
         log.info("corpus %s is not aligned: aligning it once (cache: %s)", corpus_spec, cache or "shared")
         corpus = ensure_aligned(corpus, cache, size)
     return with_crop_cache(corpus, size)
 
 
-def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mobilenet-face", parent=None,
-         eval_steps=100, eval_images=12, lfw_eval=None, lfw_max_pairs=None, publish=None, tag=None, hub=None,
-         distribute=None, progress=True, train=None, callbacks=None, echo=print, workers=None,
-         teacher_processes=1, drop_devtest=None):
+def _job(spec: RunSpec, run_dir: Path, options: JobOptions, *, resume: bool):
+    """Open the corpus, build or resume the trainer, train, then `_finish`."""
     import keras
 
     from zoo.pretrain.model import memory_per_identity
     from zoo.pretrain.trainer import Pretrainer
 
-    corpus = open_pretrain_corpus(corpus_spec, run_dir, config.size, aligned=aligned)
+    config, data, echo, progress = spec.config, spec.data, options.echo, options.progress
+    holdout = data.holdout
+    corpus = open_pretrain_corpus(data.spec, run_dir, config.size, aligned=data.aligned)
     dropped = None
-    if drop_devtest:
+    if data.drop_devtest:
         from zoo.distil import devtest_photos, drop_matches
-        corpus, dropped = drop_matches(corpus, devtest_photos(drop_devtest), processes=teacher_processes,
-                                       progress=progress, echo=echo)
+        corpus, dropped = drop_matches(corpus, devtest_photos(data.drop_devtest),
+                                       processes=options.teacher_processes, progress=progress, echo=echo)
     if holdout and corpus.num_identities <= holdout:
-        raise InputError(f"--holdout {holdout} leaves no training identity: {corpus_spec!r} has "
+        raise InputError(f"--holdout {holdout} leaves no training identity: {data.spec!r} has "
                          f"{corpus.num_identities} identities.")
     sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed)
     if config.teacher != "none":
         from zoo.distil import teacher_sampler
-        sampler = teacher_sampler(sampler, corpus, config.teacher, processes=teacher_processes,
+        sampler = teacher_sampler(sampler, corpus, config.teacher, processes=options.teacher_processes,
                                   progress=progress, echo=echo)
     keras.utils.set_random_seed(config.seed)
     started = time.perf_counter()
     if resume:
-        trainer = Pretrainer.resume(run_dir, sampler, steps=config.steps, distribute=distribute,
-                                    callbacks=callbacks, workers=workers)
+        trainer = Pretrainer.resume(run_dir, sampler, steps=config.steps, distribute=options.distribute,
+                                    callbacks=options.callbacks, workers=options.workers)
         echo(f"resumed {run_dir} at step {trainer.step}")
     else:
-        meta = {"corpus_spec": corpus_spec, "aligned": aligned, "holdout": holdout,
-                "encoder": None if parent else encoder, "parent": parent,
-                "corpus": corpus.summary(), "sampler": sampler.describe(), "drop_devtest": drop_devtest,
+        meta = {"corpus": corpus.summary(), "sampler": sampler.describe(),
                 "dropped_devtest_photos": None if dropped is None else len(dropped)}
-        build = _builder(config, corpus, encoder, parent, hub, meta)
-        trainer = Pretrainer.create(build, sampler, run_dir, config, meta,
-                                    distribute=distribute, callbacks=callbacks, workers=workers)
+        built = {}
+        trainer = Pretrainer.create(_builder(spec, corpus, options.hub, built), sampler, run_dir, config, meta,
+                                    distribute=options.distribute, callbacks=options.callbacks,
+                                    workers=options.workers, spec=lambda: built["spec"])
     memory = memory_per_identity(trainer.model, trainer.model.optimizer)
     echo(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
          f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
-    if train is None:
+    if options.train is None:
         trainer.progress = progress
         state = trainer.train(config.steps)
     else:
-        state = train(trainer, config.steps)
+        state = options.train(trainer, config.steps)
     if state is None:
         return None
     echo(f"trained to step {state['step']} in {time.perf_counter() - started:.1f} s; last loss "
@@ -175,31 +201,29 @@ def _job(config, run_dir, corpus_spec, aligned, holdout, *, resume, encoder="mob
             echo(f"worker {cluster.process_id} of {cluster.num_processes} done; the chief (process 0) writes "
                  f"the encoder, the evaluation and the release")
             return {"step": state["step"], "worker": cluster.process_id, "num_processes": cluster.num_processes}
-    return _finish(encoder_model, state, config, corpus, run_dir, holdout, memory, eval_steps=eval_steps,
-                   eval_images=eval_images, lfw_eval=lfw_eval, lfw_max_pairs=lfw_max_pairs, publish=publish,
-                   tag=tag, hub=hub, distribute=distribute, echo=echo)
+    return _finish(encoder_model, state, spec, corpus, run_dir, memory, options)
 
 
-def _builder(config, corpus, encoder, parent, hub, meta):
-    """The model builder `Pretrainer.create` calls (inside the distribution scope). It records the encoder's
-    `EncoderInfo` (the registry spec, or the parent's release) in the run's `meta["encoder_info"]`, so the
-    release of a resumed or parent-started run still carries its spec."""
+def _builder(spec: RunSpec, corpus, hub, built: dict):
+    """The model builder `Pretrainer.create` calls (inside the distribution scope). It completes the run's
+    spec with the encoder's resolved `EncoderInfo` (the registry spec, or the parent's release) in
+    `built["spec"]`, so the release of a resumed or parent-started run still carries its spec."""
 
     def build():
         import zoo
         from zoo.distil import TEACHER_DIM
         from zoo.pretrain.model import build_pretrain_model
 
-        if parent:
-            enc = zoo.load_encoder(parent, trainable=True, hub=hub)
+        config = spec.config
+        if spec.parent:
+            enc = zoo.load_encoder(spec.parent, trainable=True, hub=hub)
             if int(enc.input_shape[1]) != config.size:
-                raise InputError(f"--parent {parent} takes {enc.input_shape[1]} px faces; pass "
+                raise InputError(f"--parent {spec.parent} takes {enc.input_shape[1]} px faces; pass "
                                  f"--size {enc.input_shape[1]}.")
         else:
-            enc = zoo.build_encoder(encoder, input_size=config.size)
+            enc = zoo.build_encoder(spec.encoder_ref, input_size=config.size)
         info = zoo.encoder_info(enc)
-        if info is not None:
-            meta["encoder_info"] = info.to_dict()
+        built["spec"] = dataclasses.replace(spec, encoder=info.to_dict() if info is not None else None)
         return build_pretrain_model(enc, corpus.num_identities, heads=config.heads, size=config.size,
                                     code_dim=config.code_dim, film_scales=config.film_scales,
                                     decoder_width=config.decoder_width, inter=config.inter,
@@ -209,8 +233,7 @@ def _builder(config, corpus, encoder, parent, hub, meta):
     return build
 
 
-def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_steps, eval_images, lfw_eval,
-            lfw_max_pairs, publish, tag, hub, distribute, echo) -> dict:
+def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: JobOptions) -> dict:
     """Save the encoder, evaluate it, publish it when asked, write RUN/pretrain.json; its dict."""
     import keras
 
@@ -220,19 +243,22 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
     from zoo.distil import teacher_card
     from zoo.publishing import encoder_metadata
 
+    config, holdout, echo = spec.config, spec.data.holdout, options.echo
+    eval_steps, lfw_eval, publish, tag, hub = (options.eval_steps, options.lfw_eval, options.publish, options.tag,
+                                               options.hub)
     save_encoder(encoder, run_dir / ENCODER)
     metrics = {}
     if holdout and eval_steps > 0:
         _, held = corpus.split(holdout)
         metrics = evaluate_encoder(encoder, corpus, held, config.size, eval_steps=eval_steps,
-                                   train_images=eval_images, seed=config.seed)
+                                   train_images=options.eval_images, seed=config.seed)
         echo(f"held-out evaluation on {metrics['heldout_identities']} identities: transfer SSIM "
              f"{metrics['transfer_ssim']:.4f}, linear probe accuracy {metrics['probe_accuracy']:.3f} "
              f"(chance {metrics['probe_chance']:.3f})")
-    lfw_root = lfw_eval or (getattr(corpus, "root", None) if corpus.kind == "lfw" else None)
+    lfw_root = lfw_eval or corpus.verification_root
     if lfw_root and str(lfw_root) != "none":
         from zoo.verification import lfw_verification
-        lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=lfw_max_pairs)
+        lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=options.lfw_max_pairs)
         key = "lfw_view1_subset_accuracy" if lfw["subset"] else "lfw_view1_accuracy"
         metrics[key] = lfw["accuracy"]
         echo(f"LFW View 1 verification accuracy: {100 * lfw['accuracy']:.2f}% ({lfw['pairs']} DevTest pairs"
@@ -242,14 +268,14 @@ def _finish(encoder, state, config, corpus, run_dir, holdout, memory, *, eval_st
     result = {"step": state["step"], "config": config.to_dict(), "corpus": meta["corpus"],
               "holdout": holdout, "metrics": metrics, "memory_per_identity": memory,
               "final_loss": losses[-1][1] if losses else None, "train_seconds": state["seconds"],
-              "encoder": str(run_dir / ENCODER), "parent": meta.get("parent"),
-              "backend": keras.backend.backend(), "distribute": distribute,
+              "encoder": str(run_dir / ENCODER), "parent": spec.parent,
+              "backend": keras.backend.backend(), "distribute": options.distribute,
               "teacher": teacher_card(config.teacher, config.teacher_weight)}
     if publish:
         import hub as hublib
         metadata = encoder_metadata(
             encoder, info=run_encoder_info(encoder, meta, config.size), corpus=meta["corpus"],
-            metrics={**metrics, "final_train_loss": result["final_loss"] or float("nan")}, parent=meta.get("parent"),
+            metrics={**metrics, "final_train_loss": result["final_loss"] or float("nan")}, parent=spec.parent,
             training={"recipe": "facezoo pretrain", "steps": config.steps, "batch_size": config.batch_size,
                       "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                       "holdout_identities": holdout, "identity_heads": config.heads,

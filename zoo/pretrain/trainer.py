@@ -55,12 +55,12 @@ class Pretrainer(ChunkedLoop):
     logger = log
 
     def __init__(self, model, sampler, run_dir, config: PretrainConfig | None = None, meta: dict | None = None,
-                 *, distribute: str | None = None, callbacks=None, workers=None):
+                 *, distribute: str | None = None, callbacks=None, workers=None, spec=None):
         self.sampler = sampler
         self.data_workers = workers
         self.distribute = distribute
         self.losses: list[tuple[int, float]] = []
-        self._init_loop(model, run_dir, config or PretrainConfig(), meta, callbacks)
+        self._init_loop(model, run_dir, config or PretrainConfig(), meta, callbacks, spec)
         if getattr(model, "optimizer", None) is None or not model.optimizer.built:
             _compile(model, self.config)
         self.cluster = current_cluster() if distribute else None
@@ -75,12 +75,16 @@ class Pretrainer(ChunkedLoop):
 
     @classmethod
     def create(cls, build_fn, sampler, run_dir, config, meta=None, *, distribute=None, callbacks=None,
-               workers=None) -> "Pretrainer":
-        """Build the model with `build_fn()` inside the distribution scope, then make the trainer."""
+               workers=None, spec=None) -> "Pretrainer":
+        """Build the model with `build_fn()` inside the distribution scope, then make the trainer. `spec`:
+        the run's `RunSpec`, or a function returning it once the model is built (the encoder's resolved
+        facts are known only then)."""
         with distribution_scope(distribute):
             model = build_fn()
             _compile(model, config)
-        return cls(model, sampler, run_dir, config, meta, distribute=distribute, callbacks=callbacks, workers=workers)
+        spec = spec() if callable(spec) else spec
+        return cls(model, sampler, run_dir, config, meta, distribute=distribute, callbacks=callbacks, workers=workers,
+                   spec=spec)
 
     @classmethod
     def resume(cls, run_dir, sampler, *, steps: int | None = None, distribute=None, callbacks=None,
@@ -92,15 +96,18 @@ class Pretrainer(ChunkedLoop):
 
         register_layers()
         import zoo.losses  # noqa: F401  (FaceLoss registration)
+        from zoo.runspec import RunSpec
+
         state = read_state(run_dir)
         ckpt = checkpoint_dir(run_dir, state)
         config = PretrainConfig.from_state(state, steps)
+        spec = RunSpec.from_state(state, run_dir=run_dir, steps=config.steps) if state.get("spec") else None
         with distribution_scope(distribute):
             model = keras.saving.load_model(ckpt / MODEL, compile=False, safe_mode=True)
             _compile(model, config)
             restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
         trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute, callbacks=callbacks,
-                      workers=workers)
+                      workers=workers, spec=spec)
         trainer._resumed(state)
         trainer.losses = [tuple(x) for x in state.get("losses", [])]
         trainer.seconds = float(state.get("seconds", 0.0))

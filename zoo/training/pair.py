@@ -1,12 +1,10 @@
 """A swap run for a pair of identities, the library behind `facezoo train`: `train_pair` builds one from
-arguments (encoder, face folders, schedule) and trains it; `resume_pair` continues one from its folder
-alone, its data stream included.
+arguments (encoder, face folders, schedule), records its facts once in a `zoo.runspec.RunSpec` saved in
+the run folder, and trains it; `resume_pair` continues one from its folder alone, reading that spec back
+(its data stream included).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from zoo import runs
 from zoo.schedule import FreezeSchedule
 from zoo.training.config import TrainConfig
 from zoo.training.encoders import prepare_encoder
@@ -28,18 +26,23 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
         callbacks: extra Keras callbacks for every `fit()` (`SwapTrainer(callbacks=)`).
     Returns the `SwapTrainer` (after training unless `build_only`).
     """
+    from zoo.runspec import FaceFolders, RunSpec
+    from zoo.spec import encoder_info
     from zoo.swap import build_swap_model
 
     schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
     enc, info = prepare_encoder(encoder, size=size, pretrained=pretrained, hub=hub)
     schedule.validate(enc)  # fail before building decoders or reading data
+    resolved = encoder_info(enc)
+    spec = RunSpec(kind="swap", data=FaceFolders(folders, batch_size, seed), size=size,
+                   config=config or TrainConfig(), encoder_ref=info.get("ref"),
+                   encoder=resolved.to_dict() if resolved is not None else None, pretrained=info.get("pretrained"),
+                   schedule=schedule.to_string(), model={"decoder_width": decoder_width, "inter": inter})
     if dataset is None:
-        dataset = pair_dataset(folders, size=size, batch_size=batch_size, seed=seed)
-    model = build_swap_model(enc, identities=list(folders), decoder_width=decoder_width, inter=inter)
-    meta = {"encoder": info, "folders": {k: str(v) for k, v in folders.items()}, "batch_size": batch_size,
-            "seed": seed, "decoder_width": decoder_width, "inter": inter}
-    trainer = SwapTrainer(model, schedule, dataset, run_dir, config or TrainConfig(), meta=meta,
-                          workers=workers, callbacks=callbacks)
+        dataset = spec.data.dataset(size)
+    model = build_swap_model(enc, identities=spec.data.identities, decoder_width=decoder_width, inter=inter)
+    trainer = SwapTrainer(model, schedule, dataset, run_dir, spec.config, workers=workers, callbacks=callbacks,
+                          spec=spec)
     if not build_only:
         trainer.train()
     return trainer
@@ -47,9 +50,9 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
 
 def pair_dataset(folders: dict, *, size: int, batch_size: int, seed: int):
     """The training stream of a swap run: one `FaceDataset` over the identities' face folders."""
-    from zoo.data.dataset import FaceDataset
+    from zoo.runspec import FaceFolders
 
-    return FaceDataset([str(f) for f in folders.values()], batch_size=batch_size, size=size, seed=seed)
+    return FaceFolders(folders, batch_size, seed).dataset(size)
 
 
 def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = None, seed: int | None = None,
@@ -63,30 +66,24 @@ def resume_pair(run_dir, *, steps: int | None = None, batch_size: int | None = N
     `RunError` naming both, raised before anything is loaded. `steps` sets the new total.
     """
     from zoo.errors import RunError
+    from zoo.runspec import RunSpec, same_folders
 
-    state = runs.read_state(run_dir)
-    meta = state.get("meta") or {}
-    saved_folders = {str(k): str(v) for k, v in (meta.get("folders") or {}).items()}
-    missing = [key for key in ("batch_size", "seed") if key not in meta]
-    if missing or not saved_folders:
-        raise RunError(f"Run {run_dir} does not record its data stream ({', '.join(missing) or 'folders'} "
-                       "missing from state.json meta), so it cannot be resumed exactly. Start a new run.")
-    if size is not None and int(size) != int(state["input_size"]):
-        raise RunError(f"Run {run_dir} trains at {state['input_size']} px, but --size {size} was given: a resumed "
-                       f"run keeps its size. Drop --size (or pass {state['input_size']}), or start a new run "
+    spec = RunSpec.load(run_dir)   # the run's facts, as train_pair saved them (older runs: from their meta)
+    data = spec.data
+    if size is not None and int(size) != spec.size:
+        raise RunError(f"Run {run_dir} trains at {spec.size} px, but --size {size} was given: a resumed "
+                       f"run keeps its size. Drop --size (or pass {spec.size}), or start a new run "
                        "in another folder.")
     for key, asked in (("batch_size", batch_size), ("seed", seed)):
-        if asked is not None and int(asked) != int(meta[key]):
+        saved = getattr(data, key)
+        if asked is not None and int(asked) != int(saved):
             flag = "--" + key.replace("_", "-")
-            raise RunError(f"Run {run_dir} was trained with {key}={meta[key]}, but {flag} {asked} was given: a "
-                           f"resumed run keeps its data stream. Drop {flag} (or pass {meta[key]}), or start a "
+            raise RunError(f"Run {run_dir} was trained with {key}={saved}, but {flag} {asked} was given: a "
+                           f"resumed run keeps its data stream. Drop {flag} (or pass {saved}), or start a "
                            "new run in another folder.")
-    if folders:
-        asked = {str(k): str(Path(v).resolve()) for k, v in folders.items()}
-        if asked != {k: str(Path(v).resolve()) for k, v in saved_folders.items()}:
-            raise RunError(f"Run {run_dir} was trained on face folders {saved_folders}, but {dict(folders)} was "
-                           "given: a resumed run keeps its data. Drop the folder flags to use the saved ones.")
-    dataset = pair_dataset(saved_folders, size=int(state["input_size"]), batch_size=int(meta["batch_size"]),
-                           seed=int(meta["seed"]))
+    if folders and not same_folders(folders, data.folders):
+        raise RunError(f"Run {run_dir} was trained on face folders {data.folders}, but {dict(folders)} was "
+                       "given: a resumed run keeps its data. Drop the folder flags to use the saved ones.")
     config = TrainConfig(steps=int(steps)) if steps is not None else None
-    return SwapTrainer.resume(run_dir, dataset, config=config, workers=workers, callbacks=callbacks)
+    return SwapTrainer.resume(run_dir, data.dataset(spec.size), config=config, workers=workers,
+                              callbacks=callbacks)

@@ -44,7 +44,8 @@ class SwapTrainer(ChunkedLoop):
             (inputs per identity, targets+masks per identity).
         run_dir: the run folder (see `zoo.runs`).
         config: `TrainConfig`.
-        meta: extra facts for `state.json` (encoder reference, data folders, ...).
+        meta: extra facts for `state.json` (older callers; `spec` is the run's facts).
+        spec: the run's `zoo.runspec.RunSpec` (built by `train_pair`), saved whole in every state.json.
         callbacks: extra Keras callbacks, run in every `fit()` (after TensorBoard, before the progress line).
         workers: data worker processes (`zoo.data.pool`; None: sized from the cores, 0: batches in this
             process); the batches, and so the weights, are the same for any count.
@@ -53,7 +54,7 @@ class SwapTrainer(ChunkedLoop):
 
     def __init__(self, model, schedule: FreezeSchedule, dataset, run_dir, config: TrainConfig | None = None,
                  meta: dict | None = None, workers: int | None = None, use_multiprocessing: bool = False, *,
-                 callbacks=None):
+                 callbacks=None, spec=None):
         self.schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
         self.schedule.validate(model.encoder)
         self.dataset = dataset
@@ -69,18 +70,21 @@ class SwapTrainer(ChunkedLoop):
         self._calibrated_step: int | None = None
         self._switch: StageSwitch | None = None
         self.switch_mode: str | None = None  # "recompile" or "switch", fixed at the first compile
-        self._init_loop(model, run_dir, config or TrainConfig(), meta, callbacks)
+        self._init_loop(model, run_dir, config or TrainConfig(), meta, callbacks, spec)
 
     # --- resume --------------------------------------------------------------------------------
 
     @classmethod
     def resume(cls, run_dir, dataset, *, config: TrainConfig | None = None, **kwargs) -> "SwapTrainer":
         """Continue a run from its last complete checkpoint: same step, stage and optimizer state."""
+        from zoo.runspec import RunSpec
+
         state = runs.read_state(run_dir)
         model = runs.load_run(run_dir)
         saved = TrainConfig.from_state(state, config.steps if config is not None else None)
+        spec = RunSpec.from_state(state, run_dir=run_dir, steps=saved.steps) if state.get("spec") else None
         trainer = cls(model, FreezeSchedule.parse(state["schedule"]), dataset, run_dir, saved,
-                      meta=state.get("meta"), **kwargs)
+                      meta=state.get("meta"), spec=spec, **kwargs)
         trainer._resumed(state)
         trainer.stage_index = int(state["stage"])
         trainer.stage_start = int(state.get("stage_start", 0))

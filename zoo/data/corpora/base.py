@@ -35,12 +35,22 @@ class Corpus:
     Attributes:
         identities: identity ids, sorted (see the module doc); an identity's index is its position.
         aligned: True when faces are aligned to facezoo's template (or can be, like synthetic).
-        kind: "synthetic", "folder", "celeba", "flat" or "tar".
+        kind: "synthetic", "folder", "celeba", "flat" or "tar" (a name for people and cards: code asks
+            the capabilities below, never the kind).
+        face_select: which face of a photo is the corpus' face ("largest", or "centre" where photos are
+            centred on their person, as LFW's are).
+        shared_alignment: one alignment cache serves every run over this photo set ($FACEZOO_HOME), not
+            one per run folder: the set is fixed and public.
+        verification_root: the root of a verification protocol these photos come with (LFW View 1),
+            scored after pretraining unless the user says otherwise; None when there is none.
     """
 
     kind = "corpus"
     aligned = True
     streaming = False
+    face_select = "largest"
+    shared_alignment = False
+    verification_root = None
 
     def __init__(self, identities, spec: str):
         self.identities = list(identities)

@@ -217,11 +217,14 @@ class LFWCorpus(FileCorpus):
     """
 
     kind = "lfw"
+    face_select = "centre"     # each photo is centred on its person, often beside others
+    shared_alignment = True
 
     def __init__(self, root, split: str = "devtrain", people: int | None = None, spec: str | None = None):
         from zoo.data.lfw import find_images_dir, split_people
 
         self.root = Path(root)
+        self.verification_root = self.root
         self.images_dir = find_images_dir(self.root)
         self.lfw_split, self.people = split, people
         train, evaluation = split_people(self.root, self.images_dir, split, people)

@@ -28,6 +28,7 @@ from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedErr
                         UnknownEncoderError)
 from zoo.presets import Preset
 from zoo.registry import get_preset, get_spec, list_encoders, parse_ref, register, register_preset
+from zoo.runspec import RunSpec
 from zoo.spec import EncoderInfo, EncoderSpec, encoder_info
 
 from zoo import encoders as _encoders  # noqa: E402,F401 (built-in families register their rows; no Keras)
@@ -48,7 +49,7 @@ _LAZY = {
 
 __all__ = ["EncoderSpec", "EncoderInfo", "encoder_info", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
            "UnknownEncoderError", "DataError", "get_spec", "list_encoders", "parse_ref", "register",
-           "Preset", "get_preset", "register_preset",
+           "Preset", "get_preset", "register_preset", "RunSpec",
            *_LAZY]
 
 

@@ -151,7 +151,7 @@ class SwapTrainer(ChunkedLoop):
         self.stage_index = index
         self.stage_start = self.step
         self.stage_losses = []
-        self.history.append({"stage": index, "trainable": self.stage.trainable, "step": self.step,
+        self.history.append({"stage": index, "trainable": self.stage.trainable.record, "step": self.step,
                              "reason": reason, "lr_multiplier": self.stage.lr_multiplier,
                              "time": time.time()})
         log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, trainable_label(self.stage.trainable),

@@ -5,7 +5,7 @@ from zoo.errors import ScheduleError
 from zoo.schedule import (All, BoundSchedule, FreezeSchedule, Frozen, Pattern, Stage, TopK, apply_stage,
                           bind_schedule, parse_selector, trainable_label)
 
-from _support import tiny_encoder
+from _support import SIZE, RandomPairs, tiny_encoder
 
 
 @pytest.mark.parametrize("text,selector,canonical", [
@@ -93,3 +93,33 @@ def test_bind_errors_name_the_stage_and_the_encoder():
     with pytest.raises(ScheduleError, match="Cannot find backbone blocks in encoder 'tiny_encoder'"):
         FreezeSchedule.parse("frozen; top2@10").bind(enc)
 
+
+def test_train_pair_validates_the_schedule_once(tmp_path, monkeypatch):
+    """`train_pair` binds the schedule to the encoder once; the trainer, its stage changes and the stage
+    switch use the bound layers instead of reading the encoder's blocks again."""
+    import zoo
+    import zoo.blocks
+    from zoo.training import TrainConfig, train_pair
+
+    calls = []
+    real = zoo.blocks.encoder_blocks
+
+    def counted(model):
+        calls.append(model.name)
+        return real(model)
+
+    monkeypatch.setattr(zoo.blocks, "encoder_blocks", counted)
+    enc = zoo.build_encoder("mobilenet-face", input_size=SIZE)
+    config = TrainConfig(steps=2, chunk=1, checkpoint_every=100, preview_every=100, tensorboard=False,
+                         calibrate_batchnorm=False, stage_switch="recompile")
+    trainer = train_pair(encoder=enc, folders={"a": tmp_path / "a", "b": tmp_path / "b"}, run_dir=tmp_path / "run",
+                         schedule="frozen; top2@1; all@5", size=SIZE, decoder_width=16, dataset=RandomPairs(),
+                         config=config, build_only=True)
+    assert isinstance(trainer.schedule, BoundSchedule) and trainer.schedule.encoder is enc
+    assert len(calls) == 1, f"the encoder's blocks were read {len(calls)} times, not once"
+    trainer.train(2, finalize=False)
+    assert trainer.stage.trainable == TopK(2) and [h["trainable"] for h in trainer.history] == ["none", "top2"]
+    assert len(calls) == 1, "a stage change read the encoder's blocks again"
+    from zoo.training.switch import StageSwitch
+    assert StageSwitch(trainer.model, trainer.schedule).schedule is trainer.schedule
+    assert len(calls) == 1

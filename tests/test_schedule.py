@@ -79,6 +79,7 @@ def test_bind_resolves_each_stage_on_a_tiny_encoder():
     assert [[layer.name for layer in bound.layers_of(i)] for i in range(4)] == [
         [], ["c3"], ["c1", "c2", "c3"], [layer.name for layer in enc.layers]]
     assert bind_schedule(bound, enc) is bound, "a schedule bound to this encoder is used as it is"
+    assert FreezeSchedule.parse(bound) is bound and bound.bind(enc) is bound
     assert bind_schedule(bound, tiny_encoder()) is not bound, "another encoder is bound afresh"
     assert apply_stage(enc, bound, bound.stages[1]) == 2  # c3's kernel and bias
     assert [layer.name for layer in enc.layers if layer.trainable and layer.weights] == ["c3"]

@@ -340,11 +340,10 @@ class FreezeSchedule:
 
     @classmethod
     def parse(cls, text: str, *, window: int | None = None, threshold: float | None = None):
-        """Parse the short form; `window`/`threshold` set defaults for bare `@plateau`."""
-        if isinstance(text, FreezeSchedule):
+        """Parse the short form; `window`/`threshold` set defaults for bare `@plateau`. A `FreezeSchedule`
+        or `BoundSchedule` passes through, so `parse(schedule).bind(encoder)` binds any of them once."""
+        if isinstance(text, (FreezeSchedule, BoundSchedule)):
             return text
-        if isinstance(text, BoundSchedule):
-            return text.schedule
         parts = [p for p in (text or "").split(";") if p.strip()]
         if not parts:
             raise ScheduleError(f"Empty schedule {text!r}; e.g. 'frozen; top2@plateau; all@plateau'.")
@@ -435,6 +434,10 @@ class BoundSchedule:
     def stages(self) -> tuple:
         return self.schedule.stages
 
+    def bind(self, encoder) -> "BoundSchedule":
+        """This schedule when `encoder` is the one it is bound to; else its schedule bound to `encoder`."""
+        return self if encoder is self.encoder else self.schedule.bind(encoder)
+
     def layers_of(self, stage) -> list:
         """The encoder layers that train in `stage` (a `Stage` of this schedule or its index)."""
         if isinstance(stage, int):
@@ -443,9 +446,7 @@ class BoundSchedule:
 
     def trainable_layers(self, encoder, stage: Stage) -> list:
         """`FreezeSchedule.trainable_layers`, from the bound layers (another encoder is bound afresh)."""
-        if encoder is not self.encoder:
-            return self.schedule.bind(encoder).layers_of(stage)
-        return self.layers_of(stage)
+        return self.bind(encoder).layers_of(stage)
 
     def to_string(self) -> str:
         return self.schedule.to_string()
@@ -457,8 +458,6 @@ class BoundSchedule:
 def bind_schedule(schedule, encoder) -> BoundSchedule:
     """`schedule` (text, `FreezeSchedule` or `BoundSchedule`) bound to `encoder`; one already bound to this
     encoder is returned as it is, so a schedule is checked once."""
-    if isinstance(schedule, BoundSchedule) and schedule.encoder is encoder:
-        return schedule
     return FreezeSchedule.parse(schedule).bind(encoder)
 
 

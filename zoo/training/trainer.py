@@ -23,7 +23,7 @@ from zoo.interrupt import TrainingInterrupted
 from zoo.loop import ChunkedLoop
 from zoo.losses import FaceLoss
 from zoo.optim import (make_optimizer, optimizer_state, restore_optimizer_state, state_from_file)
-from zoo.schedule import FreezeSchedule, Plateau, apply_stage, bind_schedule, trainable_label
+from zoo.schedule import FreezeSchedule, Plateau, apply_stage, trainable_label
 from zoo.training.batchnorm import CALIBRATION_PIXELS, recalibrate_batchnorm
 from zoo.training.config import TrainConfig, resolve_jit
 from zoo.training.feed import batch_as_dicts, batch_at, pooled_feed
@@ -55,7 +55,7 @@ class SwapTrainer(ChunkedLoop):
     def __init__(self, model, schedule: FreezeSchedule, dataset, run_dir, config: TrainConfig | None = None,
                  meta: dict | None = None, workers: int | None = None, use_multiprocessing: bool = False, *,
                  callbacks=None):
-        self.schedule = bind_schedule(schedule, model.encoder)
+        self.schedule = FreezeSchedule.parse(schedule).bind(model.encoder)  # a bound one: as it is
         self.dataset = dataset
         self.workers = self.data_workers = workers
         self.stage_index = 0

@@ -14,6 +14,11 @@ only once the previous stage is active. The short string form (for the CLI):
 
 TOML form: `[[stage]]` tables with keys `trainable`, `start` (int or "plateau"), `window`,
 `threshold`, `min_steps`, `lr`.
+
+The parser turns each `what` into a typed selector (`Frozen`, `All`, `TopK(k)`, `Pattern(glob)`); `str()`
+of a selector is its canonical text ("frozen", "all", "top2", "pattern:GLOB"). `FreezeSchedule.bind(encoder)`
+checks every stage against the encoder once and returns a `BoundSchedule` holding each stage's layers,
+which the trainer, `apply_stage` and the stage switch use without re-resolving anything.
 """
 from __future__ import annotations
 
@@ -66,29 +71,172 @@ class Plateau:
         return (prev_mean - last_mean) / abs(prev_mean) < self.threshold
 
 
+# --- what a stage trains: typed selectors ----------------------------------------------------
+
+
+def _top_blocks(encoder):
+    """The encoder's blocks (`zoo.blocks.encoder_blocks`), a `ScheduleError` when it has none."""
+    from zoo.blocks import encoder_blocks
+
+    try:
+        return encoder_blocks(encoder)
+    except ValueError as exc:
+        raise ScheduleError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """No encoder layer trains (encoder learning-rate multiplier 0 unless the stage sets `lr`)."""
+
+    needs_blocks = False
+    # Run histories (state.json `stage_history`) and benchmark results record a frozen stage as "none";
+    # new ones keep doing so, and `parse_selector` reads both spellings.
+    record = "none"
+
+    def __str__(self) -> str:
+        return "frozen"
+
+    def layers(self, encoder, blocks=None) -> list:
+        return []
+
+    def check(self, encoder, blocks, index: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class All:
+    """Every encoder layer trains."""
+
+    needs_blocks = False
+    record = "all"
+
+    def __str__(self) -> str:
+        return "all"
+
+    def layers(self, encoder, blocks=None) -> list:
+        return list(encoder.layers)
+
+    def check(self, encoder, blocks, index: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class TopK:
+    """The top `k` of the backbone's own blocks (`zoo.blocks.encoder_blocks`) train."""
+
+    k: int
+    needs_blocks = True
+
+    def __post_init__(self):
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise ScheduleError(f"topK needs K >= 1. Received: k={self.k!r}")
+
+    def __str__(self) -> str:
+        return f"top{self.k}"
+
+    @property
+    def record(self) -> str:
+        return str(self)
+
+    def layers(self, encoder, blocks=None) -> list:
+        blocks = _top_blocks(encoder) if blocks is None else blocks
+        return [layer for _, layers in blocks[-self.k:] for layer in layers]
+
+    def check(self, encoder, blocks, index: int) -> None:
+        if self.k > len(blocks):
+            raise ScheduleError(
+                f"Stage {index} asks for the top {self.k} blocks, but encoder {encoder.name!r} has "
+                f"{len(blocks)} blocks ({blocks[0][0]} ... {blocks[-1][0]}). Use top1..top"
+                f"{len(blocks)} or 'all'.")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """The encoder layers whose names match `glob` (fnmatch, case-sensitive) train."""
+
+    glob: str
+    needs_blocks = False
+
+    def __post_init__(self):
+        if not str(self.glob).strip():
+            raise ScheduleError("pattern:GLOB needs a glob of layer names, e.g. pattern:block6*. "
+                                f"Received: glob={self.glob!r}")
+
+    def __str__(self) -> str:
+        return f"pattern:{self.glob}"
+
+    @property
+    def record(self) -> str:
+        return str(self)
+
+    def layers(self, encoder, blocks=None) -> list:
+        return layers_matching(encoder, self.glob)
+
+    def check(self, encoder, blocks, index: int) -> None:
+        if not self.layers(encoder):
+            raise ScheduleError(
+                f"Stage {index} pattern {str(self)!r} matches no layer of encoder {encoder.name!r} "
+                f"(layers are named like {', '.join(l.name for l in encoder.layers[1:4])}, ...).")
+
+
+SELECTORS = (Frozen, All, TopK, Pattern)
+Selector = Frozen | All | TopK | Pattern
+
+
+def parse_selector(what, text: str | None = None) -> Selector:
+    """A stage's `what` ("frozen", "none", "all", "top2", "pattern:GLOB", ...) as a selector; a selector
+    passes through. `text` names the stage in errors (default: `what`)."""
+    if isinstance(what, SELECTORS):
+        return what
+    what = str(what).strip()
+    text = what if text is None else text
+    low = what.lower()
+    if low in ("frozen", "none", "freeze"):
+        return Frozen()
+    if low in ("all", "unfrozen", "open"):
+        return All()
+    m = _TOP.match(low)
+    if m:
+        if int(m.group(1)) < 1:
+            raise ScheduleError(f"topK needs K >= 1 in stage {text!r}.")
+        return TopK(int(m.group(1)))
+    if low.startswith("pattern:") and len(what) > len("pattern:") and what[len("pattern:"):].strip():
+        return Pattern(what[len("pattern:"):].strip())
+    raise ScheduleError(f"Unknown stage {what!r} in {text!r}. A stage trains one of: frozen (none), all, "
+                        "topK (e.g. top2: the top 2 backbone blocks), or pattern:GLOB (layer names, e.g. "
+                        "pattern:block6*).")
+
+
 @dataclass(frozen=True)
 class Stage:
-    """One stage: `trainable` is "none", "all", "topK" or "pattern:GLOB"; `start` a step or Plateau."""
+    """One stage: `trainable` a selector (`Frozen()`, `All()`, `TopK(k)`, `Pattern(glob)`; its text form,
+    e.g. "top2", is parsed); `start` a step or Plateau."""
 
-    trainable: str = "none"
+    trainable: Selector = Frozen()
     start: int | Plateau = 0
     lr: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "trainable", parse_selector(self.trainable))
+
+    @property
+    def frozen(self) -> bool:
+        return isinstance(self.trainable, Frozen)
 
     @property
     def lr_multiplier(self) -> float:
         if self.lr is not None:
             return float(self.lr)
-        return 0.0 if self.trainable == "none" else 1.0
+        return 0.0 if self.frozen else 1.0
 
     @property
     def top_k(self) -> int | None:
-        m = _TOP.match(self.trainable)
-        return int(m.group(1)) if m else None
+        return self.trainable.k if isinstance(self.trainable, TopK) else None
 
     def describe(self) -> str:
         when = (f"step {self.start}" if isinstance(self.start, int)
                 else f"plateau(window={self.start.window}, threshold={self.start.threshold})")
-        return f"{trainable_label(self.trainable)} from {when}, encoder lr x{self.lr_multiplier:g}"
+        return f"{self.trainable} from {when}, encoder lr x{self.lr_multiplier:g}"
 
     def to_string(self) -> str:
         if isinstance(self.start, int):
@@ -98,31 +246,17 @@ class Stage:
             if self.start.min_steps:
                 args += f",min_steps={self.start.min_steps}"
             when = f"plateau({args})"
-        text = f"{trainable_label(self.trainable)}@{when}"
+        text = f"{self.trainable}@{when}"
         return text + (f":lr={self.lr:g}" if self.lr is not None else "")
 
 
-def trainable_label(trainable: str) -> str:
-    """How a stage's trainable set reads to people: "frozen" for the stored "none"."""
-    return "frozen" if trainable == "none" else str(trainable)
-
-
-def _parse_trainable(what: str, text: str) -> str:
-    what = what.strip()
-    low = what.lower()
-    if low in ("frozen", "none", "freeze"):
-        return "none"
-    if low in ("all", "unfrozen", "open"):
-        return "all"
-    if _TOP.match(low):
-        if int(_TOP.match(low).group(1)) < 1:
-            raise ScheduleError(f"topK needs K >= 1 in stage {text!r}.")
-        return low
-    if low.startswith("pattern:") and len(what) > len("pattern:"):
-        return "pattern:" + what[len("pattern:"):].strip()
-    raise ScheduleError(f"Unknown stage {what!r} in {text!r}. A stage trains one of: frozen (none), all, "
-                        "topK (e.g. top2: the top 2 backbone blocks), or pattern:GLOB (layer names, e.g. "
-                        "pattern:block6*).")
+def trainable_label(trainable) -> str:
+    """How a stage's trainable set reads to people (its canonical text, "frozen" for a stored "none"), from
+    a selector or a recorded string; text that is no selector comes back as it is."""
+    try:
+        return str(parse_selector(trainable))
+    except ScheduleError:
+        return str(trainable)
 
 
 def _parse_when(when: str | int | None, text: str, **plateau_kwargs):
@@ -177,7 +311,7 @@ class FreezeSchedule:
         >>> FreezeSchedule.constant("all")      # train everything from step 0
     """
 
-    stages: tuple = field(default_factory=lambda: (Stage("none", 0),))
+    stages: tuple = field(default_factory=lambda: (Stage(Frozen(), 0),))
 
     def __post_init__(self):
         stages = tuple(self.stages)
@@ -201,13 +335,14 @@ class FreezeSchedule:
                 last_step = stage.start
 
     @classmethod
-    def constant(cls, trainable: str = "all") -> "FreezeSchedule":
-        return cls((Stage(_parse_trainable(trainable, trainable), 0),))
+    def constant(cls, trainable="all") -> "FreezeSchedule":
+        return cls((Stage(parse_selector(trainable), 0),))
 
     @classmethod
     def parse(cls, text: str, *, window: int | None = None, threshold: float | None = None):
-        """Parse the short form; `window`/`threshold` set defaults for bare `@plateau`."""
-        if isinstance(text, FreezeSchedule):
+        """Parse the short form; `window`/`threshold` set defaults for bare `@plateau`. A `FreezeSchedule`
+        or `BoundSchedule` passes through, so `parse(schedule).bind(encoder)` binds any of them once."""
+        if isinstance(text, (FreezeSchedule, BoundSchedule)):
             return text
         parts = [p for p in (text or "").split(";") if p.strip()]
         if not parts:
@@ -217,7 +352,7 @@ class FreezeSchedule:
             m = _STAGE.match(part)
             if not m:
                 raise ScheduleError(f"Cannot parse stage {part.strip()!r} of schedule {text!r}.")
-            trainable = _parse_trainable(m.group("what"), part.strip())
+            trainable = parse_selector(m.group("what"), part.strip())
             start = _parse_when(m.group("when"), part.strip(), window=window, threshold=threshold)
             if start is None and i > 0:
                 raise ScheduleError(f"Stage {part.strip()!r} needs a start (@STEP or @plateau) in {text!r}.")
@@ -248,7 +383,7 @@ class FreezeSchedule:
             if unknown:
                 raise ScheduleError(f"Unknown keys {sorted(unknown)} in [[stage]] {i + 1}.")
             label = f"[[stage]] {i + 1}"
-            trainable = _parse_trainable(str(t.get("trainable", "none")), label)
+            trainable = parse_selector(str(t.get("trainable", "frozen")), label)
             start = _parse_when(t.get("start", 0 if i == 0 else None), label, window=t.get("window"),
                                 threshold=t.get("threshold"), min_steps=t.get("min_steps"))
             opts = {"lr": float(t["lr"])} if "lr" in t else {}
@@ -263,49 +398,77 @@ class FreezeSchedule:
 
     # --- checks and application to an encoder -------------------------------------------------
 
-    def validate(self, encoder) -> None:
-        """Fail before training if a stage asks for blocks or layers the encoder doesn't have."""
-        blocks = None
+    def bind(self, encoder) -> "BoundSchedule":
+        """Check every stage against `encoder` (its blocks read once) and resolve each stage's layers;
+        fails before training if a stage asks for blocks or layers the encoder doesn't have."""
+        blocks = _top_blocks(encoder) if any(s.trainable.needs_blocks for s in self.stages) else None
+        layers = {}
         for i, stage in enumerate(self.stages, start=1):
-            k = stage.top_k
-            if k is not None:
-                if blocks is None:
-                    from zoo.blocks import encoder_blocks
-                    try:
-                        blocks = encoder_blocks(encoder)
-                    except ValueError as exc:
-                        raise ScheduleError(str(exc)) from None
-                if k > len(blocks):
-                    raise ScheduleError(
-                        f"Stage {i} asks for the top {k} blocks, but encoder {encoder.name!r} has "
-                        f"{len(blocks)} blocks ({blocks[0][0]} ... {blocks[-1][0]}). Use top1..top"
-                        f"{len(blocks)} or 'all'.")
-            if stage.trainable.startswith("pattern:"):
-                if not layers_matching(encoder, stage.trainable[len("pattern:"):]):
-                    raise ScheduleError(
-                        f"Stage {i} pattern {stage.trainable!r} matches no layer of encoder {encoder.name!r} "
-                        f"(layers are named like {', '.join(l.name for l in encoder.layers[1:4])}, ...).")
+            stage.trainable.check(encoder, blocks, i)
+            if stage.trainable not in layers:
+                layers[stage.trainable] = tuple(stage.trainable.layers(encoder, blocks))
+        return BoundSchedule(self, encoder, layers)
+
+    def validate(self, encoder) -> None:
+        """Fail before training if a stage asks for blocks or layers the encoder doesn't have (`bind`
+        does this and keeps the result: prefer it)."""
+        self.bind(encoder)
 
     def trainable_layers(self, encoder, stage: Stage) -> list:
-        """The encoder layers that train in `stage`."""
-        if stage.trainable == "none":
-            return []
-        if stage.trainable == "all":
-            return list(encoder.layers)
-        if stage.top_k is not None:
-            from zoo.blocks import encoder_blocks
-            blocks = encoder_blocks(encoder)
-            return [layer for _, layers in blocks[-stage.top_k:] for layer in layers]
-        return layers_matching(encoder, stage.trainable[len("pattern:"):])
+        """The encoder layers that train in `stage` (resolved afresh; a `BoundSchedule` holds them)."""
+        return stage.trainable.layers(encoder)
+
+
+@dataclass(frozen=True, eq=False)
+class BoundSchedule:
+    """A `FreezeSchedule` checked against one encoder, with each stage's layers resolved (`FreezeSchedule.bind`).
+
+    Reads like its schedule (`stages`, `to_string()`, `str()`); `layers_of(stage)` gives a stage's layers.
+    """
+
+    schedule: FreezeSchedule
+    encoder: object = field(repr=False)
+    _layers: dict = field(repr=False)
+
+    @property
+    def stages(self) -> tuple:
+        return self.schedule.stages
+
+    def bind(self, encoder) -> "BoundSchedule":
+        """This schedule when `encoder` is the one it is bound to; else its schedule bound to `encoder`."""
+        return self if encoder is self.encoder else self.schedule.bind(encoder)
+
+    def layers_of(self, stage) -> list:
+        """The encoder layers that train in `stage` (a `Stage` of this schedule or its index)."""
+        if isinstance(stage, int):
+            stage = self.stages[stage]
+        return list(self._layers[stage.trainable])
+
+    def trainable_layers(self, encoder, stage: Stage) -> list:
+        """`FreezeSchedule.trainable_layers`, from the bound layers (another encoder is bound afresh)."""
+        return self.bind(encoder).layers_of(stage)
+
+    def to_string(self) -> str:
+        return self.schedule.to_string()
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+
+def bind_schedule(schedule, encoder) -> BoundSchedule:
+    """`schedule` (text, `FreezeSchedule` or `BoundSchedule`) bound to `encoder`; one already bound to this
+    encoder is returned as it is, so a schedule is checked once."""
+    return FreezeSchedule.parse(schedule).bind(encoder)
 
 
 def layers_matching(encoder, pattern: str) -> list:
     return [layer for layer in encoder.layers if fnmatch.fnmatchcase(layer.name, pattern)]
 
 
-def apply_stage(encoder, schedule: FreezeSchedule, stage: Stage) -> int:
+def apply_stage(encoder, schedule, stage: Stage) -> int:
     """Set `trainable` on the encoder's layers for `stage`; returns the number of trainable weights.
 
+    `schedule` is a `BoundSchedule` (its resolved layers are used) or a `FreezeSchedule` (resolved here).
     Frozen BatchNormalization layers then run in inference mode (Keras 3 semantics), so their
     moving statistics do not move. The model must be recompiled afterwards (see zoo.training).
     """

@@ -210,6 +210,7 @@ def run_benchmark(cfg: BenchConfig, out_dir, *, progress=print) -> list[dict]:
     every seed; return the records, each stamped with the git commit and the evaluation-path hash."""
     from zoo.bench.pairs import real_pair, synthetic_pair
     from zoo.data.corpus import SyntheticCorpus
+    from zoo.schedule import trainable_label
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +256,7 @@ def run_benchmark(cfg: BenchConfig, out_dir, *, progress=print) -> list[dict]:
         records.append(rec)
         progress(f"{arm:>15} seed {seed}: final ssim {rec['final_ssim']:.4f} psnr {rec['final_psnr']:.2f} "
                  f"swap->B {rec['final_swap_b']:.2f} (contrast {rec['final_swap_contrast']:+.2f}); stages "
-                 + ", ".join(f"{s['trainable']}@{s['step']}" for s in rec["stages"])
+                 + ", ".join(f"{trainable_label(s['trainable'])}@{s['step']}" for s in rec["stages"])
                  + f" ({time.perf_counter() - t:.0f}s, {time.perf_counter() - t0:.0f}s total)")
     apply_threshold(records, cfg.threshold)
     for r in records:

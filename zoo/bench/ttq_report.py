@@ -96,6 +96,7 @@ def plot_curves(records: list[dict], path) -> Path:
     import matplotlib.pyplot as plt
 
     from zoo.io import atomic_write
+    from zoo.schedule import trainable_label
 
     arms = list(summarize(records))
     colors = dict(zip(arms, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -115,8 +116,8 @@ def plot_curves(records: list[dict], path) -> Path:
             for st in r.get("stages", [])[1:]:
                 for ax in axes:
                     ax.axvline(st["step"], color=colors[arm], linestyle=":", alpha=0.6)
-                axes[0].annotate(st["trainable"], (st["step"], axes[0].get_ylim()[0]), color=colors[arm],
-                                 fontsize=7, rotation=90, va="bottom")
+                axes[0].annotate(trainable_label(st["trainable"]), (st["step"], axes[0].get_ylim()[0]),
+                                 color=colors[arm], fontsize=7, rotation=90, va="bottom")
     thr = [r["threshold"] for r in records if r.get("threshold")]
     if thr:
         axes[0].axhline(float(np.mean(thr)), color="grey", linestyle="--", label="threshold (mean)")

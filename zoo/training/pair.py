@@ -22,7 +22,8 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     Args:
         encoder: a registry name/ref/path (loaded pretrained unless `pretrained=False`) or a model.
         folders: {identity: folder of aligned faces}; or pass `dataset` directly.
-        schedule: a `FreezeSchedule` or its string form; validated before step 0.
+        schedule: a `FreezeSchedule` or its string form; bound to the encoder (validated) once, before
+            the decoders are built or data is read.
         callbacks: extra Keras callbacks for every `fit()` (`SwapTrainer(callbacks=)`).
     Returns the `SwapTrainer` (after training unless `build_only`).
     """
@@ -30,9 +31,9 @@ def train_pair(*, encoder, folders: dict, run_dir, schedule, size: int = 64, bat
     from zoo.spec import encoder_info
     from zoo.swap import build_swap_model
 
-    schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
+    schedule = FreezeSchedule.parse(schedule)  # a bad string fails before an encoder is loaded
     enc, info = prepare_encoder(encoder, size=size, pretrained=pretrained, hub=hub)
-    schedule.validate(enc)  # fail before building decoders or reading data
+    schedule = schedule.bind(enc)  # validated once; fail before building decoders or reading data
     resolved = encoder_info(enc)
     spec = RunSpec(kind="swap", data=FaceFolders(folders, batch_size, seed), size=size,
                    config=config or TrainConfig(), encoder_ref=info.get("ref"),

@@ -100,11 +100,12 @@ class StageSwitch:
     def __init__(self, model, schedule):
         from keras import layers
 
+        from zoo.schedule import bind_schedule
+
         self.model = model
-        self.schedule = schedule
+        self.schedule = schedule = bind_schedule(schedule, model.encoder)  # as it is when bound already
         encoder = model.encoder
-        per_stage = [{id(layer) for layer in schedule.trainable_layers(encoder, stage)}
-                     for stage in schedule.stages]
+        per_stage = [{id(layer) for layer in schedule.layers_of(stage)} for stage in schedule.stages]
         self.union = set().union(*per_stage)
         self.per_stage = per_stage
         self.batchnorms = [layer for layer in encoder.layers

@@ -39,7 +39,8 @@ class SwapTrainer(ChunkedLoop):
 
     Args:
         model: the `SwapModel` (shared encoder + decoders).
-        schedule: the `FreezeSchedule` (validated against the encoder before any step).
+        schedule: a `BoundSchedule` (`FreezeSchedule.bind`, used as it is), or a `FreezeSchedule` or its
+            string form, bound (validated against the encoder) here, before any step.
         dataset: a `zoo.data.dataset.FaceDataset` or any indexable whose item `i` is
             (inputs per identity, targets+masks per identity).
         run_dir: the run folder (see `zoo.runs`).
@@ -55,8 +56,7 @@ class SwapTrainer(ChunkedLoop):
     def __init__(self, model, schedule: FreezeSchedule, dataset, run_dir, config: TrainConfig | None = None,
                  meta: dict | None = None, workers: int | None = None, use_multiprocessing: bool = False, *,
                  callbacks=None, spec=None):
-        self.schedule = FreezeSchedule.parse(schedule) if isinstance(schedule, str) else schedule
-        self.schedule.validate(model.encoder)
+        self.schedule = FreezeSchedule.parse(schedule).bind(model.encoder)  # a bound one: as it is
         self.dataset = dataset
         self.workers = self.data_workers = workers
         self.stage_index = 0
@@ -149,7 +149,7 @@ class SwapTrainer(ChunkedLoop):
         self.stage_index = index
         self.stage_start = self.step
         self.stage_losses = []
-        self.history.append({"stage": index, "trainable": self.stage.trainable, "step": self.step,
+        self.history.append({"stage": index, "trainable": self.stage.trainable.record, "step": self.step,
                              "reason": reason, "lr_multiplier": self.stage.lr_multiplier,
                              "time": time.time()})
         log.info("-> stage %d (%s) begins at step %d (%s)", index + 1, trainable_label(self.stage.trainable),

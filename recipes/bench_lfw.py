@@ -74,18 +74,16 @@ def open_encoder(ref: str, *, size: int, hub=None):
     """(encoder, release manifest) for a hub ref, a path, or `random:NAME` (random init at `size`)."""
     import zoo
     from hub.constants import MANIFEST_FILE
-    from zoo.loading import _is_path
+    from zoo.refs import PATH, EncoderRef
 
     if ref.startswith(RANDOM_PREFIX):
         name = ref[len(RANDOM_PREFIX):]
         return zoo.build_encoder(name, input_size=size), {"corpus": None, "encoder": name, "weights": "random"}
-    if not _is_path(ref):
-        encoder = zoo.load_encoder(ref, hub=hub)      # resolved, pulled and verified once
-        return encoder, zoo.encoder_info(encoder).manifest
-    path = Path(ref).expanduser()
-    encoder = zoo.load_encoder(str(path))
+    parsed = EncoderRef.parse(ref)                     # parsed once; load_encoder takes the object
+    encoder = zoo.load_encoder(parsed, hub=hub)        # resolved, pulled and verified once
     manifest = zoo.encoder_info(encoder).manifest
-    if not manifest and path.is_file() and (path.parent / MANIFEST_FILE).is_file():
+    path = parsed.path
+    if parsed.kind == PATH and not manifest and path.is_file() and (path.parent / MANIFEST_FILE).is_file():
         manifest = json.loads((path.parent / MANIFEST_FILE).read_text())   # a .keras beside its release's manifest
     return encoder, manifest
 

@@ -16,15 +16,16 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import hub
-    from zoo.registry import is_registered, get_spec, unknown_name_message
+    from zoo.refs import EncoderRef
+    from zoo.registry import unknown_name_message
 
     repo, _, at = args.repo.partition("@")
     revision = args.revision or at or None
     if "/" not in repo:  # a catalogue name: pull its repository
-        if not is_registered(repo):
+        spec = EncoderRef.parse(repo).spec   # looked up once (REPO[@REVISION] is split just above)
+        if spec is None:
             raise UserError(f"{repo!r} is neither a hub repository ('namespace/name') nor a catalogue entry. "
                             + unknown_name_message(repo))
-        spec = get_spec(repo)
         print(f"{repo} is the catalogue entry for {spec.repo_id}")
         repo, revision = spec.repo_id, revision or spec.revision
     check_hub_folder(args.hub)

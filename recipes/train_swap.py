@@ -104,6 +104,7 @@ def set_precision(precision: str) -> None:
 
 
 def run(args) -> int:
+    from zoo.refs import EncoderRef
     from zoo.schedule import trainable_label
     from zoo.training import TrainConfig, resume_pair, train_pair
 
@@ -122,8 +123,10 @@ def run(args) -> int:
         if (run_dir / "state.json").exists():
             raise UserError(f"Run folder {run_dir} already holds a run; pass --resume to continue it or "
                             "choose another --run.")
+        schedule = _schedule(args)
+        encoder = EncoderRef.parse(args.encoder)   # the one parse of --encoder: the object goes down to the loader
         trainer = train_pair(
-            encoder=args.encoder, folders=folders, run_dir=run_dir, schedule=_schedule(args),
+            encoder=encoder, folders=folders, run_dir=run_dir, schedule=schedule,
             size=args.size, batch_size=DEFAULT_BATCH if args.batch_size is None else args.batch_size,
             seed=DEFAULT_SEED if args.seed is None else args.seed, pretrained=args.encoder_weights == "hub",
             hub=args.hub, decoder_width=args.decoder_width, inter=args.inter,

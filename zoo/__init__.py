@@ -27,6 +27,7 @@ import importlib
 from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedError, ScheduleError,
                         UnknownEncoderError)
 from zoo.presets import Preset
+from zoo.refs import EncoderRef
 from zoo.registry import get_preset, get_spec, list_encoders, parse_ref, register, register_preset
 from zoo.runspec import RunSpec
 from zoo.spec import EncoderInfo, EncoderSpec, encoder_info
@@ -49,7 +50,7 @@ _LAZY = {
 
 __all__ = ["EncoderSpec", "EncoderInfo", "encoder_info", "FacezooError", "IntegrityError", "NotPublishedError", "ScheduleError",
            "UnknownEncoderError", "DataError", "get_spec", "list_encoders", "parse_ref", "register",
-           "Preset", "get_preset", "register_preset", "RunSpec",
+           "Preset", "get_preset", "register_preset", "EncoderRef", "RunSpec",
            *_LAZY]
 
 

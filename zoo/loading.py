@@ -13,28 +13,13 @@ loaded as the user's own file (Keras `safe_mode` still applies).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from zoo.errors import IntegrityError, MissingFileError, NotPublishedError, UnknownEncoderError, UnsafeModelError
-from zoo.registry import get_preset, get_spec, is_registered, parse_ref, unknown_name_message
+from zoo.refs import PATH, PRESET, EncoderRef, is_path as _is_path  # noqa: F401 (_is_path: the old name)
+from zoo.registry import lookup, unknown_name_message
 from zoo.spec import EncoderInfo, attach_info, spec_from_dict
 from hub.constants import MANIFEST_FILE as MANIFEST
-
-
-
-def _is_path(ref) -> bool:
-    """Only explicit paths are paths: a `Path` (any `os.PathLike`), `./x`, `../x`, `/x`, `~/x` or `x.keras`.
-
-    A bare `team/enc` or `effnet-face-v2` is always a hub reference, even when a folder of that name sits
-    in the working directory: such a folder must never shadow the release, `hub=` and the registry's
-    sha256 pins (issue 29, W1/W2).
-    """
-    if isinstance(ref, os.PathLike):
-        return True
-    ref = str(ref)
-    return (ref in (".", "..", "~") or ref.startswith(("./", "../", "/", "~", ".\\", "..\\"))
-            or os.path.isabs(ref) or ref.endswith(".keras"))
 
 
 def verify_dir(path: Path, what: str) -> dict:
@@ -121,18 +106,21 @@ def _check_pins(spec, manifest: dict, revision: str, what: str) -> None:
                 "catalogue blessed; nothing was loaded.")
 
 
-def resolve_encoder(ref: str, *, revision: str | None = None, hub=None):
-    """Pull the release `ref` names and return the verified `hub.Snapshot` (no Keras involved)."""
+def resolve_encoder(ref, *, revision: str | None = None, hub=None):
+    """Pull the release `ref` names and return the verified `hub.Snapshot` (no Keras involved).
+
+    `ref` is an `EncoderRef` (what `load_encoder` passes: parsed once, at its edge) or its string form;
+    `revision` overrides the one it asks for.
+    """
     import hub as hublib
 
-    name, at = parse_ref(ref)
-    revision = revision or at
-    spec = get_spec(name) if is_registered(name) else None
+    ref = EncoderRef.parse(ref, revision=revision)
+    name, spec = ref.name, ref.spec
     if spec is None and "/" not in name:
         raise UnknownEncoderError(unknown_name_message(name))
     repo_id = spec.repo_id if spec else name
-    revision = revision or (spec.revision if spec else None)
-    what = f"encoder {ref!r} ({repo_id}@{revision or 'main'})"
+    revision = ref.revision or (spec.revision if spec else None)
+    what = f"encoder {ref.text!r} ({repo_id}@{revision or 'main'})"
     try:
         snapshot = hublib.pull(repo_id, revision, hub=hub)
     except NotPublishedError as exc:
@@ -171,12 +159,12 @@ def _load_preset(preset, *, hub=None):
     verify_pinned_files(folder, preset.sha256, what)
     manifest = verify_dir(folder, what)
     model = _keras_load(folder, what)
-    spec = spec_from_dict(manifest.get("spec")) or get_spec(preset.name)
+    spec = spec_from_dict(manifest.get("spec")) or lookup(preset.name)
     return model, EncoderInfo(spec=spec, repo_id=repo_id, revision=revision, manifest=manifest,
                               path=str(folder), preset=preset.name)
 
 
-def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = False, hub=None):
+def load_encoder(ref, *, revision: str | None = None, trainable: bool = False, hub=None):
     """Load a pretrained encoder as a `keras.Model`, verified against its sha256 manifest.
 
     Args:
@@ -187,7 +175,7 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
             layout). Only explicit paths are paths: a `Path` object, or a string starting with `./`,
             `../`, `/` or `~/`, or ending in `.keras`. `"team/enc"` is the hub release even if a folder
             `team/enc` exists in the working directory; load that folder as `"./team/enc"` or
-            `Path("team/enc")`.
+            `Path("team/enc")`. Or an `EncoderRef` already parsed (`zoo.refs.EncoderRef.parse`).
         revision: overrides the `@revision` in `ref`.
         trainable: the encoder's initial `trainable` flag (frozen by default).
         hub: a local hub folder, `"hf"`, or a Hub-compatible URL; default `$FACEZOO_HUB`, else the
@@ -204,8 +192,9 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
         >>> encoder = zoo.load_encoder("effnet-face-v2@v1")       # a tagged release
         >>> encoder = zoo.load_encoder("encoder.keras")           # a local file (RUN/encoder.keras)
     """
-    if isinstance(ref, (str, os.PathLike)) and _is_path(ref):
-        path = Path(str(ref)).expanduser()
+    ref = EncoderRef.parse(ref, revision=revision)   # the one parse of this load; passed down from here
+    if ref.kind == PATH:
+        path = ref.path
         if not path.exists():
             raise MissingFileError(f"No encoder file or folder at {path}. Pass a registry name "
                                     "(see `facezoo encoders list`), a hub repo id, or an existing path.")
@@ -214,20 +203,18 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
         info = EncoderInfo(spec=spec_from_dict(manifest.get("spec")) or _spec_named_like(model),
                            manifest=manifest, path=str(path))
     else:
-        name, at = parse_ref(str(ref))
-        preset = get_preset(name)
-        if preset is not None and name == preset.name and (at or revision):
+        preset = ref.preset
+        if preset is not None and ref.name == preset.name and ref.revision:
             raise UnknownEncoderError(
-                f"Preset {name!r} is pinned to its own files; it takes no @revision. Load "
-                f"'{preset.entry}@{at or revision}' for a hub release. Received: ref={ref!r}")
-        if preset is not None and not (at or revision):
+                f"Preset {ref.name!r} is pinned to its own files; it takes no @revision. Load "
+                f"'{preset.entry}@{ref.at or ref.revision}' for a hub release. Received: ref={ref.text!r}")
+        if ref.kind == PRESET:
             model, info = _load_preset(preset, hub=hub)
             model.trainable = trainable
             return attach_info(model, info)
-        snapshot = resolve_encoder(str(ref), revision=revision, hub=hub)
-        model = _keras_load(snapshot.path, f"encoder {ref!r} ({snapshot.repo_id}@{snapshot.revision[:12]})")
-        registered = get_spec(name) if is_registered(name) else None
-        info = EncoderInfo(spec=spec_from_dict(snapshot.manifest.get("spec")) or registered,
+        snapshot = resolve_encoder(ref, hub=hub)
+        model = _keras_load(snapshot.path, f"encoder {ref.text!r} ({snapshot.repo_id}@{snapshot.revision[:12]})")
+        info = EncoderInfo(spec=spec_from_dict(snapshot.manifest.get("spec")) or ref.spec,
                            repo_id=snapshot.repo_id, revision=snapshot.revision, manifest=snapshot.manifest)
     model.trainable = trainable
     return attach_info(model, info)
@@ -236,5 +223,4 @@ def load_encoder(ref: str, *, revision: str | None = None, trainable: bool = Fal
 def _spec_named_like(model):
     """The registry spec of a bare `.keras` file facezoo saved (`build_encoder` names the model after
     its spec, "mobilenet-face" -> "mobilenet_face"); None for any other model."""
-    name = str(model.name).replace("_", "-")
-    return get_spec(name) if is_registered(name) else None
+    return lookup(str(model.name).replace("_", "-"))

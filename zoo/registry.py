@@ -129,6 +129,18 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return name, (revision or None)
 
 
+def lookup(name: str) -> EncoderSpec | None:
+    """The spec registered under exactly `name`, or None: no `@revision` split (`zoo.refs.EncoderRef`
+    splits a reference once and looks its name up here). For a preset name (`ENTRY.TAG`) it is the entry's
+    spec with the preset's weights facts (repo, revision, sha256, corpus, input size)."""
+    preset = _PRESETS.get(name)
+    if preset is not None:
+        return _REGISTRY[preset.entry].replace(
+            repo_id=preset.repo_id, revision=preset.revision, sha256=dict(preset.sha256),
+            corpus=preset.corpus, input_size=preset.input_size)
+    return _REGISTRY.get(name)
+
+
 def is_registered(name: str) -> bool:
     base = parse_ref(name)[0]
     return base in _REGISTRY or base in _PRESETS
@@ -141,15 +153,10 @@ def get_spec(name: str) -> EncoderSpec:
     if isinstance(name, EncoderSpec):
         return name
     base, _ = parse_ref(name)
-    if base in _PRESETS:
-        preset = _PRESETS[base]
-        return _REGISTRY[preset.entry].replace(
-            repo_id=preset.repo_id, revision=preset.revision, sha256=dict(preset.sha256),
-            corpus=preset.corpus, input_size=preset.input_size)
-    try:
-        return _REGISTRY[base]
-    except KeyError:
-        raise UnknownEncoderError(unknown_name_message(base)) from None
+    spec = lookup(base)
+    if spec is None:
+        raise UnknownEncoderError(unknown_name_message(base))
+    return spec
 
 
 def unknown_name_message(name: str) -> str:

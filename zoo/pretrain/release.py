@@ -23,12 +23,14 @@ def run_encoder_info(encoder, meta: dict, size: int):
     process), else the one the run recorded when it built the model (`meta["encoder_info"]`: a resumed
     run, a `--parent` run), else, for runs from before that record, the registry spec its `meta["encoder"]`
     names. Its spec is at the run's `size`; None for a run of a foreign encoder."""
-    from zoo.registry import get_spec, is_registered
+    from zoo.refs import EncoderRef
     from zoo.spec import EncoderInfo, encoder_info
 
     info = encoder_info(encoder) or EncoderInfo.from_dict(meta.get("encoder_info"))
-    if info is None and meta.get("encoder") and is_registered(meta["encoder"]):
-        info = EncoderInfo(spec=get_spec(meta["encoder"]))
+    if info is None and meta.get("encoder"):
+        ref = EncoderRef.parse(meta["encoder"])
+        if ref.registered:
+            info = EncoderInfo(spec=ref.spec)
     if info is not None and info.spec is not None and info.spec.input_size != int(size):
         info = EncoderInfo(spec=info.spec.replace(input_size=int(size)), repo_id=info.repo_id,
                            revision=info.revision, manifest=info.manifest, path=info.path)

@@ -1,6 +1,7 @@
 """The encoder a swap run starts from, at the run's input size: loaded (its release resolved once, by
 `load_encoder`), built from scratch, or an encoder model passed in; `resize_encoder` rebuilds one at
-another size from the spec it carries.
+another size from the spec it carries. A reference string is parsed once, here (`zoo.refs.EncoderRef`),
+and the parsed object goes down to `load_encoder` or the builder.
 """
 from __future__ import annotations
 
@@ -12,28 +13,30 @@ __all__ = ["prepare_encoder", "resize_encoder"]
 def prepare_encoder(encoder, *, size: int, pretrained: bool = True, hub=None):
     """An encoder at `size`: loaded from a hub or a path (resized if needed) or built from scratch.
 
-    The release is resolved once, by `load_encoder`; what it resolved travels on the model
+    `encoder` is a reference (a string, parsed once here, or an `EncoderRef` parsed by the caller) or an
+    encoder model. The release is resolved once, by `load_encoder`; what it resolved travels on the model
     (`zoo.encoder_info`) and is read from there. Returns (encoder, info) where info records what was
     loaded, for state.json and cards.
     """
     from zoo.builder import build_encoder
     from zoo.loading import load_encoder
-    from zoo.registry import is_registered, parse_ref
+    from zoo.refs import EncoderRef
     from zoo.spec import encoder_info
 
-    if not isinstance(encoder, str):
+    if not isinstance(encoder, (str, EncoderRef)):
         source = encoder_info(encoder)
         info = {"ref": encoder.name, "pretrained": None}
         if source is not None and source.repo_id:  # a model from load_encoder: record its release
             info.update(repo_id=source.repo_id, revision=source.revision)
         return encoder, info
+    ref = EncoderRef.parse(encoder)
     if not pretrained:
-        if not is_registered(encoder):
-            raise InputError(f"--encoder-weights none builds a registry architecture; {encoder!r} is not one.")
-        return build_encoder(parse_ref(encoder)[0], input_size=size), {"ref": encoder, "pretrained": False}
-    model = load_encoder(encoder, hub=hub, trainable=True)
+        if not ref.registered:
+            raise InputError(f"--encoder-weights none builds a registry architecture; {ref.text!r} is not one.")
+        return build_encoder(ref.spec, input_size=size), {"ref": ref.text, "pretrained": False}
+    model = load_encoder(ref, hub=hub, trainable=True)
     source = encoder_info(model)
-    info = {"ref": encoder, "pretrained": True}
+    info = {"ref": ref.text, "pretrained": True}
     if source.repo_id:
         info.update(repo_id=source.repo_id, revision=source.revision)
     if source.path:

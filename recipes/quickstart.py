@@ -101,18 +101,12 @@ def run(args) -> int:
     pair = {"a": folders[pair_names[0]], "b": folders[pair_names[1]]}
 
     _say(f"3/5 pretraining {spec.name} on {n_pre} identities for {args.pretrain_steps} steps "
-         f"(pair {pair['a'].name}/{pair['b'].name} held out)")
-    pre = _resume(out / "pretrain", pre_folders, args) or train_pair(
-        encoder=spec.name, folders=pre_folders, run_dir=out / "pretrain", schedule="all",
-        size=args.size, batch_size=args.batch_size, pretrained=False, decoder_width=64,
-        seed=args.seed, build_only=True,
-        config=TrainConfig(steps=args.pretrain_steps, chunk=10, checkpoint_every=10 ** 9,
-                           preview_every=10 ** 9, learning_rate=5e-4))
-    pre.progress_label = "pretrain"
-    pre_state = _train(pre, args.pretrain_steps, args, out)
+         f"(pair {pair['a'].name}/{pair['b'].name} held out; `facezoo pretrain`, as any user runs it)")
+    pre = _pretrain(out, spec.name, pre_folders, args)
     _drop_optimizer_state(out / "pretrain")
-    encoder = pre.model.encoder
-    final_loss = pre.stage_losses[-1] if pre.stage_losses else None
+    encoder = zoo.load_encoder(Path(pre["encoder"]))
+    pre_state = {"step": pre["step"]}
+    final_loss = pre["final_loss"]
 
     backend = hub.get_hub(args.hub)
     _say(f"4/5 publishing the encoder to {backend.describe()} as {repo}")
@@ -124,9 +118,9 @@ def run(args) -> int:
                 {"name": f"lfw-devtrain-{n_pre}", "kind": "lfw", "identities": n_pre,
                  "images": sum(len(list(f.glob("*.png"))) for f in pre_folders.values()),
                  "resolution": args.size, "held_out_identities": pair_names}),
-        training={"recipe": "facezoo quickstart (swap-model decoders over the pretraining identities)",
-                  "steps": pre_state["step"], "batch_size_per_identity": args.batch_size,
-                  "final_train_loss": final_loss},
+        training={"recipe": "facezoo quickstart (zoo.pretrain: one identity-conditioned decoder over the "
+                            "pretraining identities)",
+                  "steps": pre_state["step"], "batch_size": args.batch_size * n_pre, "final_train_loss": final_loss},
         metrics={"final_train_loss": final_loss} if final_loss is not None else {})
     release = _earlier_release(out, backend, repo, pre_state["step"])
     tag = release.tag if release else _free_tag(backend, repo, args.tag)
@@ -261,6 +255,57 @@ def _extract_all(out: Path, names: list[str], size: int, images: int, *, select:
     return folders
 
 
+def _pretrain(out: Path, encoder: str, folders: dict, args) -> dict:
+    """Pretrain the encoder with `zoo.pretrain` on the pretraining identities' aligned faces (linked into
+    OUT/pretrain-corpus/<identity>/, a `folder:` corpus), or continue an earlier quickstart's run with
+    `resume_pretrain`, as a user would; its RUN/pretrain.json dict. A run with other settings than this
+    quickstart's is refused before anything is written."""
+    from zoo import runs
+    from zoo.errors import RunError
+    from zoo.pretrain import PretrainConfig, pretrain, resume_pretrain
+    from zoo.runspec import RunSpec
+
+    run_dir, corpus = out / "pretrain", out / "pretrain-corpus"
+    config = PretrainConfig(steps=args.pretrain_steps, batch_size=args.batch_size * len(folders), size=args.size,
+                            learning_rate=5e-4, chunk=10, checkpoint_every=10 ** 9, decoder_width=64, seed=args.seed)
+    options = dict(eval_steps=0, lfw_eval="none", progress=not args.quiet, echo=lambda line: _say("   " + line),
+                   train=lambda trainer, steps: _train(trainer, steps, args, out))
+    if (run_dir / runs.STATE).exists():
+        try:
+            spec = RunSpec.load(run_dir)
+        except RunError as exc:
+            raise UserError(f"{run_dir} holds a run this quickstart cannot continue ({exc}). Pass another --out, "
+                            f"or delete {run_dir}.") from None
+        saved = runs.read_state(run_dir).get("meta", {}).get("corpus", {}).get("identities")
+        mine = (spec.kind, spec.size, spec.config.batch_size, spec.config.seed, saved)
+        if mine != ("pretrain", config.size, config.batch_size, config.seed, len(folders)):
+            raise UserError(f"{run_dir} holds an earlier quickstart's pretraining run with other settings than this "
+                            f"one's ({saved} identities, {spec.size} px, batch {spec.config.batch_size}, seed "
+                            f"{spec.config.seed}). Pass another --out, or delete {run_dir}.")
+        _say(f"   resuming {run_dir} (an earlier quickstart wrote it)")
+        return resume_pretrain(run_dir, steps=args.pretrain_steps, **options)
+    _link_faces(folders, corpus)
+    return pretrain(config, run_dir=run_dir, corpus_spec=f"folder:{corpus}", aligned=True, encoder=encoder,
+                    holdout=0, **options)
+
+
+def _link_faces(folders: dict, corpus: Path) -> None:
+    """Link each identity's aligned faces into `corpus/<identity>/` (copies where links are refused)."""
+    import os
+    import shutil
+
+    for name, folder in folders.items():
+        target = corpus / name
+        target.mkdir(parents=True, exist_ok=True)
+        for face in sorted(Path(folder).glob("*.png")):
+            link = target / face.name
+            if not link.exists():
+                try:
+                    os.symlink(face.resolve(), link)
+                except OSError:
+                    shutil.copyfile(face, link)
+
+
 def _resume(run_dir: Path, folders: dict, args):
     """The trainer of an earlier quickstart's run in `run_dir` (`zoo.training.resume_pair`, as any user
     resumes: the saved data stream, confirmed against this quickstart's folders, size, batch and seed),
@@ -307,8 +352,8 @@ def _earlier_release(out: Path, backend, repo: str, pretrain_step: int):
 
 def _drop_optimizer_state(run_dir: Path) -> None:
     """The finished pretraining run is only a source for the encoder release: its optimizer moments
-    (120 MB for effnet-face-v2 with 6 decoders, twice its weights) would take the quickstart over
-    300 MB. Without them, a rerun with more --pretrain-steps continues with a fresh optimizer."""
+    (twice its weights) would double the quickstart's disk. Without them, a rerun with more
+    --pretrain-steps continues with a fresh optimizer."""
     from zoo import runs
     from zoo.runs import format_bytes
 

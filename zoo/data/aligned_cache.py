@@ -50,7 +50,7 @@ def ensure_aligned(corpus: Corpus, cache_dir=None, size: int = 128, *, detector=
     if corpus.aligned:
         return corpus
     if cache_dir is None:
-        root = getattr(corpus, "root", None) or corpus.spec.split(":", 1)[-1]
+        root = getattr(corpus, "root", None) or corpus.source_root or corpus.spec
         cache_dir = default_aligned_cache(corpus.kind, root, size)
     cache = Path(cache_dir)
     select = corpus.face_select

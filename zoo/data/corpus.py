@@ -66,13 +66,21 @@ _safe = aligned_cache._safe
 
 
 def open_corpus(spec: str, *, aligned: bool | None = None) -> Corpus:
-    """Open a corpus from its spec (see the module doc). `aligned`: the faces are already aligned."""
+    """Open a corpus from its spec (see the module doc). `aligned`: the faces are already aligned.
+
+    The spec is parsed here and only here; the corpus keeps what later code needs from it as attributes
+    (`source_root`, the photos' root that names its alignment cache; the capabilities on `Corpus`)."""
     spec = str(spec)
     kind, sep, rest = spec.partition(":")
     if not sep or len(kind) == 1 or kind not in ("synthetic", "folder", "celeba", "flat", "tar", "lfw",
                                                     "utkface"):
         kind, rest = "", spec  # a plain path (or a Windows drive letter)
-    flag = bool(aligned)
+    corpus = _open(spec, kind, rest, bool(aligned))
+    corpus.source_root = str(getattr(corpus, "root", None) or rest)
+    return corpus
+
+
+def _open(spec: str, kind: str, rest: str, flag: bool) -> Corpus:
     if kind == "synthetic":
         m = re.fullmatch(r"(\d+)(?::seed=(\d+))?", rest)
         if not m or int(m.group(1)) < 1:

@@ -105,7 +105,10 @@ class Pretrainer(ChunkedLoop):
         with distribution_scope(distribute):
             model = keras.saving.load_model(ckpt / MODEL, compile=False, safe_mode=True)
             _compile(model, config)
-            restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
+            if (ckpt / OPTIMIZER).exists():
+                restore_optimizer_state(model, model.optimizer, state_from_file(ckpt / OPTIMIZER))
+            else:  # dropped to save disk (the quickstart's finished pretraining): moments restart from zero
+                log.warning("%s has no %s: the optimizer starts afresh", ckpt, OPTIMIZER)
         trainer = cls(model, sampler, run_dir, config, state.get("meta"), distribute=distribute, callbacks=callbacks,
                       workers=workers, spec=spec)
         trainer._resumed(state)

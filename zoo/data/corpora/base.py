@@ -51,6 +51,7 @@ class Corpus:
     face_select = "largest"
     shared_alignment = False
     verification_root = None
+    source_root = None         # the photos' root as the spec named it (set by `open_corpus`)
 
     def __init__(self, identities, spec: str):
         self.identities = list(identities)

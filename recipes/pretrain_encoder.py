@@ -6,6 +6,8 @@ Examples:
     facezoo pretrain --corpus /data/vggface2/train --aligned --encoder effnet-face-v2 --steps 100000 \\
         --batch-size 64 --run runs/vgg --distribute data-parallel --publish team/effnet-vgg --tag v1
     facezoo pretrain --run runs/pre --resume --steps 4000        # continue a killed or finished run
+    facezoo pretrain --corpus folder:/data/people --steps 5000 --identity-loss arcface:weight=0.5 \
+        --min-photos 3 --run runs/arc      # reconstruction + an ArcFace identity head on people with >= 3 photos
 
 Corpus specs: synthetic:N, folder:ROOT (ROOT/<identity>/*.jpg), celeba:ROOT, flat:ROOT (no identities),
 tar:/path/shard-{000000..000009}.tar (WebDataset shards), lfw:ROOT[:split=devtrain|devtest|all][:people=N]
@@ -55,6 +57,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--teacher", default="none", metavar="none|dlib[:weight=W]",
                         help="distil a teacher's face embedding beside reconstruction (dlib needs the judge "
                              "extra: pip install -e \".[judge]\"); its labels are cached in FACEZOO_HOME")
+    parser.add_argument("--identity-loss", default="none", metavar="none|arcface[:weight=W,margin=M,scale=S]",
+                        help="also train the encoder to name each face's identity: an ArcFace (additive angular "
+                             "margin) head over the training identities on its pooled features, not part of the "
+                             "released encoder; weight W beside reconstruction (default 1), margin M radians "
+                             "(0.5), logit scale S (30). Needs labelled identities (folder:, celeba:, lfw:, "
+                             "tar:, synthetic:), not flat:/utkface:")
+    parser.add_argument("--min-photos", type=int, default=0, metavar="K",
+                        help="train only on identities with at least K photos (held-out identities are "
+                             "unaffected; 0: all); recorded in the run and the release card")
     parser.add_argument("--teacher-processes", type=int, default=1, metavar="N",
                         help="processes that label photos for --teacher (about 3-4 faces/s each)")
     parser.add_argument("--drop-lfw-devtest", default=None, metavar="LFW_ROOT",
@@ -113,11 +124,14 @@ def run(args) -> int:
                                    **finish)
     else:
         from zoo.distil import parse_teacher
+        from zoo.pretrain.identity import parse_identity_loss
         teacher, weight = parse_teacher(args.teacher)
+        identity = parse_identity_loss(args.identity_loss)
         config = P.PretrainConfig(steps=1000 if args.steps is None else args.steps, batch_size=args.batch_size,
                                   size=args.size, heads=args.heads, learning_rate=args.lr, code_dim=args.code_dim,
                                   decoder_width=args.decoder_width, checkpoint_every=args.checkpoint_every,
-                                  chunk=args.chunk, seed=args.seed, teacher=teacher, teacher_weight=weight or 1.0)
+                                  chunk=args.chunk, seed=args.seed, teacher=teacher, teacher_weight=weight or 1.0,
+                                  min_photos=args.min_photos, **identity)
         result = P.pretrain(config, run_dir=run_dir, corpus_spec=args.corpus, aligned=args.aligned,
                             encoder=args.encoder, parent=args.parent, holdout=args.holdout,
                             drop_devtest=args.drop_lfw_devtest, **finish)

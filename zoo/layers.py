@@ -1,5 +1,10 @@
-"""Custom layers, registered serializable so models load with `safe_mode=True` (no Lambda layers)."""
+"""Custom layers, registered serializable so models load with `safe_mode=True` (no Lambda layers).
+
+`ArcMargin` is the identity objective's head in pretraining (`zoo.pretrain.identity`); the others build
+encoders and decoders."""
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import ops
@@ -95,3 +100,44 @@ class SelectByIdentity(keras.layers.Layer):
 
     def compute_output_shape(self, outputs_shape, identity_shape=None):
         return outputs_shape[0]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ArcMargin(keras.layers.Layer):
+    """ArcFace's additive angular margin head (Deng et al., 2019): (embedding, label) -> scaled logits.
+
+    Holds one weight vector per class (`units` of them, `(dim, units)`); both the embedding and each class
+    vector are L2-normalised, so their product is cos(theta) of the angle between them. The true class gets
+    `scale * cos(theta + margin)`, every other class `scale * cos(theta)`. Where theta + margin would pass
+    pi (cos(theta + m) stops falling), the true class gets `cos(theta) - m * sin(m)` instead, as in
+    InsightFace, so the logit stays monotonic in theta. Labels: int (B,) or (B, 1). float32 throughout.
+    """
+
+    def __init__(self, units: int, margin: float = 0.5, scale: float = 30.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.margin = float(margin)
+        self.scale = float(scale)
+
+    def build(self, embedding_shape, labels_shape=None):
+        self.kernel = self.add_weight(shape=(int(embedding_shape[-1]), self.units), name="class_vectors",
+                                      initializer="glorot_uniform", dtype="float32")
+
+    def call(self, embedding, labels):
+        x = ops.cast(embedding, "float32")
+        x = x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
+        w = ops.cast(self.kernel, "float32")
+        w = w / ops.sqrt(ops.maximum(ops.sum(w * w, axis=0, keepdims=True), 1e-12))
+        cos = ops.clip(ops.matmul(x, w), -1.0, 1.0)
+        sin = ops.sqrt(ops.clip(1.0 - cos * cos, 1e-7, 1.0))
+        m = self.margin
+        with_margin = cos * math.cos(m) - sin * math.sin(m)
+        with_margin = ops.where(cos > math.cos(math.pi - m), with_margin, cos - m * math.sin(m))
+        onehot = ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), self.units, dtype="float32")
+        return self.scale * (onehot * with_margin + (1.0 - onehot) * cos)
+
+    def compute_output_shape(self, embedding_shape, labels_shape=None):
+        return (embedding_shape[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "margin": self.margin, "scale": self.scale}

@@ -33,7 +33,7 @@ class BatchSampler:
     parallel = True
 
     def __init__(self, corpus, train_ids, held_ids, batch_size: int, size: int, *, seed: int = 0,
-                 augment: bool = True):
+                 augment: bool = True, min_photos: int = 0, dropped: int = 0):
         self.corpus = corpus
         self.train_ids = np.asarray(train_ids, np.int64)
         self.held_ids = np.asarray(held_ids, np.int64)
@@ -46,6 +46,8 @@ class BatchSampler:
         self.size = int(size)
         self.seed = int(seed)
         self.augment = bool(augment)
+        self.min_photos = int(min_photos or 0)   # identities with fewer photos were left out (`dropped`)
+        self.dropped = int(dropped)
         self.drawn = 0
         if self.batch_size < 1:
             raise DataError(f"batch size must be >= 1. Received: {batch_size}")
@@ -70,8 +72,11 @@ class BatchSampler:
         return x, ids.astype(np.int32), y
 
     def describe(self) -> dict:
-        return {"train_identities": int(self.train_ids.size), "held_out_identities": int(self.held_ids.size),
-                "batch_size": self.batch_size, "size": self.size, "seed": self.seed}
+        out = {"train_identities": int(self.train_ids.size), "held_out_identities": int(self.held_ids.size),
+               "batch_size": self.batch_size, "size": self.size, "seed": self.seed}
+        if self.min_photos:
+            out.update(min_photos=self.min_photos, dropped_identities=self.dropped)
+        return out
 
 
 class StreamSampler(BatchSampler):

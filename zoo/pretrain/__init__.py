@@ -19,10 +19,16 @@ At the end, `evaluate_encoder` scores the frozen encoder on held-out identities:
 (fresh decoder per identity, masked SSIM on that identity's unseen images) and a linear identity probe
 on pooled features.
 
+Beside reconstruction, two optional objectives teach the encoder identity through heads that are not
+released: `--teacher dlib` distils a teacher's embedding (`zoo.distil`), `--identity-loss arcface` names
+each face's training identity with an additive angular margin (`zoo.pretrain.identity`).
+
 The package, by job (every name is importable from `zoo.pretrain`):
     config.py        `PretrainConfig` (frozen) and the run folder's file names
     model.py         the pretraining model: heads (`zoo.layers.CodeFiLM`), `build_pretrain_model`, `find_encoder`,
                      `memory_per_identity`
+    identity.py      the identity objective (`--identity-loss arcface`, `zoo.layers.ArcMargin`):
+                     `parse_identity_loss`, `identity_card`, `IDENTITY_DIM`
     distribution.py  `distribution_scope`, `setup_virtual_devices`: data parallelism on JAX / TensorFlow
     trainer.py       `Pretrainer` (a `zoo.loop.ChunkedLoop`: compile, resume, data parallelism on top),
                      `read_state` (`zoo.runs.read_state`, the one reader for runs of either kind)
@@ -46,14 +52,15 @@ from zoo.pretrain.config import (ALIGNED_CACHE, CHECKPOINTS, ENCODER, LOSSES, MO
                                  PretrainConfig)
 from zoo.pretrain.distribution import distribution_scope, setup_virtual_devices
 from zoo.pretrain.evaluation import evaluate_encoder, ridge_probe
+from zoo.pretrain.identity import IDENTITY_DIM, identity_card, parse_identity_loss
 from zoo.pretrain.job import open_pretrain_corpus, pretrain, resume_pretrain
 from zoo.pretrain.model import (HEADS, MAX_BANK, build_conditioned_decoder, build_pretrain_model, find_encoder,
                                 memory_per_identity)
 from zoo.pretrain.release import run_encoder_info, save_encoder
 from zoo.pretrain.trainer import Pretrainer, read_state
 
-__all__ = ["ALIGNED_CACHE", "CHECKPOINTS", "ENCODER", "HEADS", "LOSSES", "MAX_BANK", "MODEL", "OPTIMIZER", "RESULT",
+__all__ = ["ALIGNED_CACHE", "CHECKPOINTS", "ENCODER", "HEADS", "IDENTITY_DIM", "LOSSES", "MAX_BANK", "MODEL", "OPTIMIZER", "RESULT",
            "STATE", "PretrainConfig", "Pretrainer", "build_conditioned_decoder", "build_pretrain_model",
-           "distribution_scope", "evaluate_encoder", "find_encoder", "memory_per_identity", "open_pretrain_corpus",
-           "pretrain", "read_state", "run_encoder_info", "resume_pretrain", "ridge_probe", "save_encoder",
+           "distribution_scope", "evaluate_encoder", "find_encoder", "identity_card", "memory_per_identity", "open_pretrain_corpus",
+           "parse_identity_loss", "pretrain", "read_state", "run_encoder_info", "resume_pretrain", "ridge_probe", "save_encoder",
            "setup_virtual_devices"]

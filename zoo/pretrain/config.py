@@ -41,3 +41,7 @@ class PretrainConfig(LoopConfig):
     clipnorm: float | None = None    # and unclipped: the committed releases were trained so
     teacher: str = "none"            # "dlib": distil its face embedding (`zoo.distil`) beside reconstruction
     teacher_weight: float = 1.0      # weight of the teacher's cosine loss
+    identity_weight: float = 0.0     # > 0: ArcFace identity head (`zoo.pretrain.identity`) beside reconstruction
+    arcface_margin: float = 0.5      # its additive angular margin (radians) on the true class
+    arcface_scale: float = 30.0      # its logit scale
+    min_photos: int = 0              # train only on identities with at least this many photos (0: all)

@@ -41,6 +41,8 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
         `callbacks`, `echo`, `workers`) are `resume_pretrain`'s.
         config.teacher ("dlib"): distil the teacher's embedding (`zoo.distil`), labelling the training
             photos first in `teacher_processes` processes (cached: a resume labels nothing).
+        config.identity_weight > 0: an ArcFace identity head beside reconstruction (`zoo.pretrain.identity`);
+            config.min_photos K: train only on identities with at least K photos (held-out ones unaffected).
         drop_devtest: an LFW root: leave out the photos whose teacher embedding matches one of its
             DevTest people (`zoo.distil.drop_matches`; needs dlib), again on resume.
     Returns the dict written to RUN/pretrain.json; None if `train` returned None (interrupted); on a
@@ -54,6 +56,9 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
                        "or choose another --run.")
     if config.steps < 1 or config.batch_size < 1:
         raise InputError(f"--steps and --batch-size must be >= 1. Received: {config.steps}, {config.batch_size}")
+    if config.min_photos < 0 or config.identity_weight < 0:
+        raise InputError(f"--min-photos and the --identity-loss weight must be >= 0. Received: "
+                         f"{config.min_photos}, {config.identity_weight}")
     spec = RunSpec(kind="pretrain", size=config.size, config=config,
                    data=CorpusSource(corpus_spec, bool(aligned), int(holdout), str(drop_devtest) if drop_devtest else None),
                    encoder_ref=None if parent else encoder, parent=parent, pretrained=bool(parent))
@@ -160,7 +165,11 @@ def _job(spec: RunSpec, run_dir: Path, options: JobOptions, *, resume: bool):
     if holdout and corpus.num_identities <= holdout:
         raise InputError(f"--holdout {holdout} leaves no training identity: {data.spec!r} has "
                          f"{corpus.num_identities} identities.")
-    sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed)
+    sampler = corpus.sampler(config.batch_size, config.size, holdout=holdout, seed=config.seed,
+                             min_photos=config.min_photos)
+    if config.min_photos:
+        echo(f"--min-photos {config.min_photos}: {sampler.train_ids.size} training identities kept, "
+             f"{sampler.dropped} with fewer photos left out")
     if config.teacher != "none":
         from zoo.distil import teacher_sampler
         sampler = teacher_sampler(sampler, corpus, config.teacher, processes=options.teacher_processes,
@@ -212,6 +221,7 @@ def _builder(spec: RunSpec, corpus, hub, built: dict):
     def build():
         import zoo
         from zoo.distil import TEACHER_DIM
+        from zoo.pretrain.identity import IDENTITY_DIM
         from zoo.pretrain.model import build_pretrain_model
 
         config = spec.config
@@ -228,7 +238,9 @@ def _builder(spec: RunSpec, corpus, hub, built: dict):
                                     code_dim=config.code_dim, film_scales=config.film_scales,
                                     decoder_width=config.decoder_width, inter=config.inter,
                                     inter_channels=config.inter_channels, bottleneck=config.bottleneck,
-                                    teacher_dim=0 if config.teacher == "none" else TEACHER_DIM)
+                                    teacher_dim=0 if config.teacher == "none" else TEACHER_DIM,
+                                    identity_dim=IDENTITY_DIM if config.identity_weight > 0 else 0,
+                                    arcface_margin=config.arcface_margin, arcface_scale=config.arcface_scale)
 
     return build
 
@@ -241,6 +253,7 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
     from zoo.pretrain.evaluation import evaluate_encoder
     from zoo.pretrain.release import run_encoder_info, save_encoder
     from zoo.distil import teacher_card
+    from zoo.pretrain.identity import identity_card
     from zoo.publishing import encoder_metadata
 
     config, holdout, echo = spec.config, spec.data.holdout, options.echo
@@ -270,7 +283,8 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
               "final_loss": losses[-1][1] if losses else None, "train_seconds": state["seconds"],
               "encoder": str(run_dir / ENCODER), "parent": spec.parent,
               "backend": keras.backend.backend(), "distribute": options.distribute,
-              "teacher": teacher_card(config.teacher, config.teacher_weight)}
+              "teacher": teacher_card(config.teacher, config.teacher_weight),
+              "identity_objective": identity_card(config), "min_photos": config.min_photos}
     if publish:
         import hub as hublib
         metadata = encoder_metadata(
@@ -280,7 +294,9 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
                       "size": config.size, "heads": config.heads, "learning_rate": config.learning_rate,
                       "holdout_identities": holdout, "identity_heads": config.heads,
                       "bytes_per_identity": memory["total_bytes"],
-                      "teacher": teacher_card(config.teacher, config.teacher_weight)})
+                      "teacher": teacher_card(config.teacher, config.teacher_weight),
+                      "identity_objective": identity_card(config), "min_photos": config.min_photos,
+                      "training_identities": (meta.get("sampler") or {}).get("train_identities")})
         release = hublib.publish(encoder, publish, tag=tag, hub=hub, metadata=metadata,
                                   message=f"facezoo pretrain: {state['step']} steps on {meta['corpus']['name']}")
         result["release"] = {"repo_id": release.repo_id, "revision": release.revision, "tag": release.tag}

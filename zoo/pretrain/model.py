@@ -37,20 +37,25 @@ def build_conditioned_decoder(feature_shape, output_size: int, code_dim: int, *,
 def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditioned", size: int | None = None,
                          code_dim: int = 64, film_scales: int = 3, decoder_width: int = 128,
                          inter: str = "dense", inter_channels: int = 128, bottleneck: int = 256,
-                         teacher_dim: int = 0, name: str = "pretrain_model"):
+                         teacher_dim: int = 0, identity_dim: int = 0, arcface_margin: float = 0.5,
+                         arcface_scale: float = 30.0, name: str = "pretrain_model"):
     """The pretraining model: shared encoder + inter + identity head.
 
     Inputs {"face": (B, S, S, 3), "identity": (B, 1) int32}; output (B, S, S, 4) RGB + mask.
     With `teacher_dim` > 0 (distillation, `zoo.distil`) the outputs are {"reconstruction": that,
     "teacher": (B, teacher_dim)}: a projection head (Dense-ReLU-Dense) on the encoder's global-average-
     pooled features, the features `zoo.verification` scores; the head is not part of the encoder.
+    With `identity_dim` > 0 (the identity objective, `zoo.pretrain.identity`) the outputs are a dict with
+    "identity": (B, num_identities) ArcFace logits (`zoo.layers.ArcMargin`, margin on the class of the
+    "identity" input) of an L2-normalised `identity_dim` projection of the same pooled features; again a
+    head outside the encoder.
     The encoder is the nested layer `model.get_layer(encoder.name)` (what gets published).
     """
     import keras
     from keras import layers
 
     from zoo.decoders import build_decoder, build_inter
-    from zoo.layers import SelectByIdentity
+    from zoo.layers import ArcMargin, SelectByIdentity
 
     if heads not in HEADS:
         raise InputError(f"heads must be one of {', '.join(HEADS)}. Received: heads={heads!r}")
@@ -66,7 +71,8 @@ def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditio
     feature_shape = tuple(encoder.output_shape[1:])
     inter_model, inter_shape = build_inter(feature_shape, inter, channels=inter_channels, bottleneck=bottleneck,
                                            name="inter")
-    z = inter_model(encoder(face))
+    features = encoder(face)
+    z = inter_model(features)
     if heads == "conditioned":
         code = layers.Embedding(n, code_dim, embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
                                 name="identity_code")(identity)
@@ -81,6 +87,13 @@ def build_pretrain_model(encoder, num_identities: int, *, heads: str = "conditio
         pooled = layers.GlobalAveragePooling2D(name="teacher_pool")(encoder(face))
         hidden = layers.Dense(256, activation="relu", name="teacher_hidden")(pooled)
         out = {"reconstruction": out, "teacher": layers.Dense(int(teacher_dim), name="teacher_projection")(hidden)}
+    if identity_dim:
+        pooled = layers.GlobalAveragePooling2D(name="identity_pool")(features)
+        embedding = layers.UnitNormalization(name="identity_embedding")(
+            layers.Dense(int(identity_dim), name="identity_projection")(pooled))
+        logits = ArcMargin(n, margin=arcface_margin, scale=arcface_scale, dtype="float32",
+                           name="arcface")(embedding, identity)
+        out = {**(out if isinstance(out, dict) else {"reconstruction": out}), "identity": logits}
     model = keras.Model({"face": face, "identity": identity}, out, name=name)
     return model
 
@@ -97,7 +110,8 @@ def memory_per_identity(model, optimizer=None) -> dict:
     """Bytes each identity costs: its parameter rows and the optimizer slots of those rows.
 
     Computed from the model: per-identity parameters are the rows of variables whose first dimension is
-    the identity count (the code embedding; for "bank" heads, a whole decoder). Slots: the optimizer's
+    the identity count (the code embedding; for "bank" heads, a whole decoder), plus an identity head's
+    class vector (`zoo.layers.ArcMargin`, one column per identity). Slots: the optimizer's
     variables of the same shape (AdamW: 2), counted from `optimizer` when built, else assumed 2.
     """
     emb = [layer for layer in model.layers if layer.name == "identity_code"]
@@ -109,6 +123,10 @@ def memory_per_identity(model, optimizer=None) -> dict:
         n = len(decs)
         per_vars = list(decs[0].weights) if decs else []
     params = sum(int(np.prod(v.shape)) for v in per_vars) // (n if emb else 1)
+    arc = [layer for layer in model.layers if layer.name == "arcface"]
+    if arc:
+        params += sum(int(np.prod(v.shape)) for v in arc[0].weights) // int(arc[0].units)
+        per_vars = per_vars + list(arc[0].weights)
     dtype_bytes = 4
     slots = 2
     if optimizer is not None and getattr(optimizer, "built", False):

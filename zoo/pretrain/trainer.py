@@ -26,8 +26,9 @@ __all__ = ["Pretrainer", "read_state"]
 
 
 def _compile(model, config: PretrainConfig):
-    """The shared compile step (`zoo.compiling`) with the pretraining outputs: the reconstruction, and a
-    teacher head's projection under a cosine loss when the model has one (`zoo.distil`)."""
+    """The shared compile step (`zoo.compiling`) with the pretraining outputs: the reconstruction, a
+    teacher head's projection under a cosine loss when the model has one (`zoo.distil`), and an identity
+    head's ArcFace logits under sparse cross-entropy when it has one (`zoo.pretrain.identity`)."""
     import keras
 
     from zoo import compiling
@@ -35,8 +36,12 @@ def _compile(model, config: PretrainConfig):
     loss = compiling.face_loss(config, config.size)
     weights = None
     if isinstance(model.output, dict):
-        loss = {"reconstruction": loss, "teacher": keras.losses.CosineSimilarity(axis=-1)}
-        weights = {"reconstruction": 1.0, "teacher": float(config.teacher_weight)}
+        losses = {"reconstruction": loss, "teacher": keras.losses.CosineSimilarity(axis=-1),
+                  "identity": keras.losses.SparseCategoricalCrossentropy(from_logits=True)}
+        scale = {"reconstruction": 1.0, "teacher": float(config.teacher_weight),
+                 "identity": float(config.identity_weight)}
+        loss = {k: losses[k] for k in model.output}
+        weights = {k: scale[k] for k in model.output}
     compiling.compile_for_training(model, config, loss=loss, loss_weights=weights)
 
 
@@ -148,13 +153,30 @@ class Pretrainer(ChunkedLoop):
         # Streaming (tar) corpora are read in order by one reader: their batches stay in this process.
         make = self.sampler.batch if not self.sampler.parallel else self.batch_pool(self.sampler.batch).get
 
+        outputs = tuple(self.model.output) if isinstance(self.model.output, dict) else None
+
         def batch(step):
             x, ids, y, *teacher = make(step)  # teacher targets: `zoo.distil.TeacherSampler`
             rows = local_rows(len(x), cluster)  # JAX across processes: this process's part of the batch
             inputs = {"face": x[rows], "identity": ids[rows].reshape(-1, 1)}
-            return inputs, ({"reconstruction": y[rows], "teacher": teacher[0][rows]} if teacher else y[rows])
+            if outputs is None:
+                return inputs, y[rows]
+            # the identity head's targets are the batch's own labels (training identities only: the
+            # sampler checks every batch against the held-out ones)
+            targets = {"reconstruction": y[rows], "teacher": teacher[0][rows] if teacher else None,
+                       "identity": ids[rows]}
+            return inputs, {k: targets[k] for k in outputs}
 
         return step_feed_class()(batch, offset, max_queue_size=4)
+
+    def loss_columns(self, logs: dict) -> dict:
+        """losses.csv's columns: the total, and each output's own loss when the model has an identity
+        head (runs without one keep their single column, so their files stay as they were)."""
+        columns = super().loss_columns(logs)
+        if isinstance(self.model.output, dict) and "identity" in self.model.output:
+            for name in self.model.output:
+                columns[f"{name}_loss"] = f"{logs.get(f'{name}_loss', float('nan')):.6f}"
+        return columns
 
     def note_loss(self, loss: float) -> None:
         self.losses.append((self.step, loss))

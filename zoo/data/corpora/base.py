@@ -115,9 +115,32 @@ class Corpus:
         """One random aligned face of each identity index in `ids`: uint8 (B, size, size, 3)."""
         raise NotImplementedError
 
+    def photo_counts(self) -> np.ndarray | None:
+        """Photos of each identity index (int64 (N,)), or None where they are unbounded (synthetic)."""
+        return None
+
+    def with_min_photos(self, train_ids, min_photos: int) -> np.ndarray:
+        """The identity indices of `train_ids` with at least `min_photos` photos (all of them for 0 or 1,
+        or where photos are unbounded); a `DataError` naming --min-photos when none is left."""
+        train = np.asarray(train_ids, np.int64)
+        k = int(min_photos or 0)
+        counts = self.photo_counts()
+        if k <= 1 or counts is None:
+            return train
+        kept = train[counts[train] >= k]
+        if kept.size == 0:
+            raise DataError(f"--min-photos {k} leaves no training identity: corpus {self.spec!r} has "
+                            f"{train.size} training identities, the largest with {int(counts[train].max())} "
+                            "photos. Lower --min-photos.")
+        return kept
+
     def sampler(self, batch_size: int, size: int, *, holdout: int = 0, seed: int = 0, augment: bool = True,
-                train_ids=None) -> BatchSampler:
+                train_ids=None, min_photos: int = 0) -> BatchSampler:
+        """The deterministic batch sampler over the training identities (`train_ids`, default all but the
+        last `holdout`), keeping only those with at least `min_photos` photos; held-out ones as they are."""
         train, held = self.split(holdout)
         if train_ids is not None:
             train = np.asarray(train_ids, np.int64)
-        return BatchSampler(self, train, held, batch_size, size, seed=seed, augment=augment)
+        kept = self.with_min_photos(train, min_photos)
+        return BatchSampler(self, kept, held, batch_size, size, seed=seed, augment=augment,
+                            min_photos=min_photos, dropped=train.size - kept.size)

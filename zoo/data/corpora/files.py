@@ -54,6 +54,9 @@ class FileCorpus(Corpus):
     def image_count(self):
         return int(sum(len(f) for f in self.files))
 
+    def photo_counts(self):
+        return np.array([len(f) for f in self.files], np.int64)
+
     def content_lines(self):
         """Each file as `identity, file name, byte size` (no folder: a copy elsewhere hashes alike)."""
         for name, paths in zip(self.identities, self.files):

@@ -220,11 +220,16 @@ class TarCorpus(Corpus):
                 raise DataError(f"tar corpus {self.spec!r}: no readable training images.")
             epoch += 1
 
-    def sampler(self, batch_size, size, *, holdout=0, seed=0, augment=True, train_ids=None):
+    def photo_counts(self):
+        return np.array([self.counts[name] for name in self.identities], np.int64)
+
+    def sampler(self, batch_size, size, *, holdout=0, seed=0, augment=True, train_ids=None, min_photos=0):
         train, held = self.split(holdout)
         if train_ids is not None:
             train = np.asarray(train_ids, np.int64)
-        return StreamSampler(self, train, held, batch_size, size, seed=seed, augment=augment)
+        kept = self.with_min_photos(train, min_photos)
+        return StreamSampler(self, kept, held, batch_size, size, seed=seed, augment=augment,
+                             min_photos=min_photos, dropped=train.size - kept.size)
 
 
 def is_tar_target(path: str) -> bool:

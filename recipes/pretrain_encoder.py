@@ -6,7 +6,7 @@ Examples:
     facezoo pretrain --corpus /data/vggface2/train --aligned --encoder effnet-face-v2 --steps 100000 \\
         --batch-size 64 --run runs/vgg --distribute data-parallel --publish team/effnet-vgg --tag v1
     facezoo pretrain --run runs/pre --resume --steps 4000        # continue a killed or finished run
-    facezoo pretrain --corpus folder:/data/people --steps 5000 --identity-loss arcface:weight=0.5 \
+    facezoo pretrain --corpus folder:/data/people --steps 5000 --identity-loss arcface:weight=0.5 \\
         --min-photos 3 --run runs/arc      # reconstruction + an ArcFace identity head on people with >= 3 photos
 
 Corpus specs: synthetic:N, folder:ROOT (ROOT/<identity>/*.jpg), celeba:ROOT, flat:ROOT (no identities),

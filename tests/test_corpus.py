@@ -151,6 +151,10 @@ def test_tar_shards_stream(tmp_path):
     again = corpus.sampler(4, 32, holdout=1, seed=2)
     assert np.array_equal(again.batch(0)[1], sampler.batch(0)[1])          # seeded stream
     assert np.array_equal(again.batch(7)[1], corpus.sampler(4, 32, holdout=1, seed=2).batch(7)[1])  # resume
+    counts = corpus.photo_counts()                                         # --min-photos reads these
+    assert counts.sum() == 12 and corpus.sampler(4, 32, holdout=1, min_photos=int(counts[:2].min())).train_ids.size == 2
+    with pytest.raises(DataError, match="--min-photos"):
+        corpus.sampler(4, 32, holdout=1, min_photos=13)
     held = corpus.faces_of([2], 3, 32)
     assert held[2].shape == (3, 32, 32, 3)
     summary = corpus.summary()

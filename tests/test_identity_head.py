@@ -186,6 +186,17 @@ def test_cli_refuses_a_bad_identity_loss(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_identity_loss_needs_two_training_identities(tmp_path):
+    from zoo.errors import InputError
+    from zoo.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(steps=1, batch_size=2, size=32, identity_weight=1.0)
+    with pytest.raises(InputError, match="--identity-loss needs labelled identities"):
+        pretrain(config, run_dir=tmp_path / "run", corpus_spec="synthetic:3", holdout=2, progress=False,
+                 echo=lambda *_: None)
+    assert not (tmp_path / "run" / "state.json").exists()
+
+
 _BACKEND_SCRIPT = textwrap.dedent("""
     import json, os
     import keras
@@ -214,10 +225,11 @@ _BACKEND_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.jax),
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.slow]),
                                      pytest.param("torch", marks=pytest.mark.torch)])
 def test_identity_head_on_other_backends(tmp_path, backend):
-    """keras.ops only: the layer's math and a short run with a resume on JAX and on torch."""
+    """keras.ops only: the layer's math and a short run with a resume on JAX and on torch (JAX's run took
+    78 s on the loaded 2-core machine, so it is marked slow)."""
     pytest.importorskip(backend)
     script = tmp_path / "arc.py"
     script.write_text(_BACKEND_SCRIPT.format(tmp=str(tmp_path)))

@@ -10,7 +10,8 @@ to the true class's angle, sparse cross-entropy, weighted by W beside the recons
 head (projection and class vectors) is not part of the published encoder (`zoo.pretrain.model`).
 
 It needs labelled identities: a corpus whose identities are people (folder:, celeba:, lfw:, tar: with
-labels, synthetic:), not flat:/utkface: folders, where each photo is its own identity. `--min-photos K`
+labels, synthetic:), not flat:/utkface: folders, which are one identity ("all"); a run with fewer than two
+training identities is refused. `--min-photos K`
 keeps only identities with at least K photos in training (a class of one photo teaches little and costs
 a class vector; `Corpus.sampler(min_photos=K)`); held-out identities are unaffected.
 """

@@ -170,6 +170,10 @@ def _job(spec: RunSpec, run_dir: Path, options: JobOptions, *, resume: bool):
     if config.min_photos:
         echo(f"--min-photos {config.min_photos}: {sampler.train_ids.size} training identities kept, "
              f"{sampler.dropped} with fewer photos left out")
+    if config.identity_weight > 0 and sampler.train_ids.size < 2:
+        raise InputError(f"--identity-loss needs labelled identities: {data.spec!r} leaves "
+                         f"{sampler.train_ids.size} training identity (flat: and utkface: folders are one "
+                         "identity); use --identity-loss none or a corpus of people.")
     if config.teacher != "none":
         from zoo.distil import teacher_sampler
         sampler = teacher_sampler(sampler, corpus, config.teacher, processes=options.teacher_processes,

@@ -14,6 +14,7 @@ import pytest
 from _support import make_bad_files
 from zoo.data import align
 from zoo.data.extract import ALIGNMENTS_FILE, DELAY_ENV, extract, face_records, read_alignments
+from zoo.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,3 +165,24 @@ def test_detection_under_jax_backend(tmp_path, astronaut):
     assert out.returncode == 0, out.stderr[-2000:]
     n, score = out.stdout.split()
     assert n == "1" and float(score) > 0.99
+
+
+def test_min_size_larger_than_every_still_image_is_refused_before_the_first_image(tmp_path):
+    """A --min-size no input photo can hold is refused up front (sizes from the headers: PNG and JPEG),
+    naming the largest image and a value that works; nothing is written. Photos too small among
+    others that fit are not a reason to refuse (they are skipped one by one as they are met)."""
+    import cv2
+
+    from zoo.data.extract import _check_min_size_images
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.png"), np.zeros((80, 100, 3), np.uint8))
+    cv2.imwrite(str(photos / "b.jpg"), np.zeros((90, 60, 3), np.uint8))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"min-size 120 px is larger than the shorter side of every input image "
+                                         r"\(the largest is 100x80.*min-size 20 or less"):
+        extract([photos], out, size=64, min_size=120, progress=False)
+    assert not (out / "alignments.jsonl").exists()
+    cv2.imwrite(str(photos / "c.png"), np.zeros((300, 300, 3), np.uint8))
+    _check_min_size_images(sorted(photos.iterdir()), 120, videos=False)   # c.png can hold such a face

@@ -38,7 +38,7 @@ from zoo.data.alignments import (ALIGNMENTS_FILE, AlignmentsJournal, face_record
                                  read_alignments, write_alignments)
 from zoo.data.align import TEMPLATE_NAME, align_face, check_size, transform_points
 from zoo.data.extract_resume import SETTINGS_KEYS, prepare_resume
-from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, list_images, read_image, write_image
+from zoo.data.images import IMAGE_EXTENSIONS, SkipReason, image_size, list_images, read_image, write_image
 from zoo.data.prefetch import prefetch
 from zoo.data.progress_lines import LineBar, ProgressLines
 from zoo.data.track import VideoTracker
@@ -206,6 +206,8 @@ def extract(inputs, out_dir, size: int = 256, *, every_n: int = 1, min_size: int
     done = prepare_resume(out_dir, report, settings)
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
 
+    _check_min_size_images([s for s in sources if not is_video_path(s)], min_size,
+                           videos=any(map(is_video_path, sources)))
     estimates = {}
     for s in sources:
         n = 1
@@ -380,6 +382,21 @@ def _check_min_size(path: Path, size, min_size: int) -> None:
         raise InputError(f"min-size {min_size} px is larger than the shorter side of {path} ({w}x{h}): no face "
                          f"that large fits in its frames. Use min-size {max(12, min(w, h) // 4)} or less "
                          "(faces are usually a quarter to a half of the shorter side).")
+
+
+def _check_min_size_images(images, min_size: int, *, videos: bool) -> None:
+    """Refuse, before the first image, a min-size larger than every still image's shorter side (sizes read
+    from the headers; an image whose header says nothing counts as big enough). Some images too small
+    among others: those are skipped with that reason, as they are met."""
+    if videos or not images:
+        return
+    sizes = [image_size(p) for p in images]
+    if all(size is not None and min(size) < min_size for size in sizes):
+        largest = max(sizes, key=min)
+        raise InputError(f"min-size {min_size} px is larger than the shorter side of every input image (the "
+                         f"largest is {largest[0]}x{largest[1]}, e.g. {images[sizes.index(largest)]}): no face "
+                         f"that large fits. Use min-size {max(12, min(largest) // 4)} or less (faces are usually "
+                         "a quarter to a half of the shorter side).")
 
 
 def pick_face(faces, image_shape, select: str):

@@ -106,6 +106,19 @@ def _header_info(data: bytes, fmt: str) -> tuple[int, int, bool] | None:
     return None
 
 
+def image_size(path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header alone (the first 64 KiB), or None where the
+    format keeps it elsewhere or the file cannot be read; a cheap check before any decoding."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(65536)
+    except OSError:
+        return None
+    fmt = _sniff(data)
+    info = _header_info(data, fmt) if fmt else None
+    return (int(info[0]), int(info[1])) if info else None
+
+
 def _truncated(data: bytes, fmt: str) -> bool:
     if fmt == "png":
         return b"IEND" not in data[-64:]

@@ -202,7 +202,6 @@ def _pretrainer(run, workers, steps, resume=False):
     from zoo.data.corpus import open_corpus
     from zoo.pretrain import PretrainConfig, Pretrainer, build_pretrain_model
 
-    sys.path.insert(0, str(ROOT / "tests"))
     from _support import tiny_encoder as _tiny_encoder
 
     sampler = open_corpus("synthetic:12").sampler(4, 32, holdout=2, seed=1)

@@ -40,17 +40,19 @@ def _lfw_root() -> Path | None:
 
 
 def data_rates(corpus, size, batch, batches, workers_list):
-    """{workers: images/s} of `sampler.batch` through a `BatchPool` (0: in this process, no pool)."""
+    """{workers: images/s} of float batches as the pretrainer gets them: `sampler.compact_batch` (uint8)
+    through a `BatchPool`, scaled to float32 here (`expand_batch`); 0: `sampler.batch` in this process."""
     from zoo.data.pool import BatchPool
+    from zoo.data.sampler import expand_batch
 
     out = {}
     for workers in workers_list:
         sampler = corpus.sampler(batch, size, seed=0)
-        with BatchPool(sampler.batch, workers) as pool:
-            pool.get(0)  # start (fork) and fill the pipeline outside the timed window
+        with BatchPool(sampler.compact_batch if workers else sampler.batch, workers) as pool:
+            expand_batch(pool.get(0))  # start (fork) and fill the pipeline outside the timed window
             start = time.perf_counter()
             for step in range(1, batches + 1):
-                pool.get(step)
+                expand_batch(pool.get(step))
             out[workers] = batches * batch / (time.perf_counter() - start)
     return out
 

@@ -198,16 +198,16 @@ def child(args) -> list[dict]:
 
 # --- the data pipeline (parent process, no backend needed) --------------------------------------------
 
-def _pool_rate(make, workers: int, batches: int, images_per_batch: int) -> float:
-    """Images/s of `make(step)` through `zoo.data.pool.BatchPool` with `workers` processes (the trainers'
-    own data path), after the pool's start-up."""
+def _pool_rate(make, workers: int, batches: int, images_per_batch: int, finish=lambda b: b) -> float:
+    """Images/s of `finish(make(step))` through `zoo.data.pool.BatchPool` with `workers` processes (the
+    trainers' own data path: `finish` runs in the trainer's process), after the pool's start-up."""
     from zoo.data.pool import BatchPool
 
     with BatchPool(make, workers) as pool:
-        pool.get(0)
+        finish(pool.get(0))
         start = time.perf_counter()
         for step in range(1, batches + 1):
-            pool.get(step)
+            finish(pool.get(step))
         return batches * images_per_batch / (time.perf_counter() - start)
 
 
@@ -233,11 +233,12 @@ def pipeline_rates(size: int, batches: int, workers: int) -> dict:
     """Images/s of the swap data pipeline and of the pretraining sampler (synthetic corpus, rendered +
     augmented), each through `BatchPool` with `workers` processes: the trainers' own data path."""
     from zoo.data.corpus import open_corpus
+    from zoo.data.sampler import expand_batch
 
     swap = swap_pipeline_rate(size, workers, batches)
     batch = 16
     sampler = open_corpus("synthetic:1000").sampler(batch, size, holdout=0, seed=0)
-    pretrain = _pool_rate(sampler.batch, workers, batches, batch)
+    pretrain = _pool_rate(sampler.compact_batch, workers, batches, batch, finish=expand_batch)
     return {"size": size, "workers": workers, "swap_images_per_s": round(swap, 1),
             "pretrain_images_per_s": round(pretrain, 1)}
 

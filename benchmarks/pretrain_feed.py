@@ -4,10 +4,12 @@ Runs `python -m recipes.pretrain_encoder` on LFW DevTrain photos (read as aligne
 `benchmarks/data_feed.py`) for `--steps` steps, and takes the steady rate from RUN/losses.csv's
 timestamps (first chunk, with the tracing, excluded). Each `--code` root is one side: this checkout
 (the parallel path, default workers) and, for a before/after, an older checkout of the code
-(`git archive <commit> | tar -x -C DIR`). Between them: `train_on_batch` of the same model on one
-in-memory batch (`data_feed.model_rate`), the floor. Goal (issue 30): end-to-end within 10% of it.
+(`git archive <commit> | tar -x -C DIR`), each with its own environment variables if given. After them:
+`train_on_batch` of the same model on one in-memory batch (`data_feed.model_rate`, in this process, so
+with `import zoo`'s TF_ENABLE_ONEDNN_OPTS=1), the floor. Goal (issue 30): end-to-end within 10% of it.
 
     python benchmarks/pretrain_feed.py --code . --code /tmp/base --steps 40
+    python benchmarks/pretrain_feed.py --code . --code /tmp/base,TF_ENABLE_ONEDNN_OPTS=0   # before, as shipped
 """
 import argparse
 import csv
@@ -27,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def end_to_end(code: Path, lfw: Path, people: int, steps: int, batch: int, chunk: int, home: str,
-               workers=None) -> dict:
+               workers=None, extra_env: dict | None = None) -> dict:
     run = Path(tempfile.mkdtemp(prefix="pretrain-feed-run-")) / "run"
     args = [sys.executable, "-m", "recipes.pretrain_encoder", "--corpus", f"lfw:{lfw}:people={people}",
             "--aligned", "--size", "64", "--batch-size", str(batch), "--steps", str(steps), "--chunk",
@@ -35,7 +37,8 @@ def end_to_end(code: Path, lfw: Path, people: int, steps: int, batch: int, chunk
             "--lfw-eval", "none", "--run", str(run), "--quiet"]
     if workers is not None:
         args += ["--workers", str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(code), "FACEZOO_HOME": home, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "PYTHONPATH": str(code), "FACEZOO_HOME": home, "TF_CPP_MIN_LOG_LEVEL": "3",
+           **(extra_env or {})}
     load0 = os.getloadavg()[0]
     proc = subprocess.run(args, cwd=code, env=env, capture_output=True, text=True, timeout=3000)
     if proc.returncode != 0:
@@ -43,13 +46,15 @@ def end_to_end(code: Path, lfw: Path, people: int, steps: int, batch: int, chunk
     rows = list(csv.DictReader(open(run / "losses.csv")))
     (s0, t0), (s1, t1) = [(int(r["step"]), float(r["time"])) for r in (rows[0], rows[-1])]
     shutil.rmtree(run.parent, ignore_errors=True)
-    return {"code": str(code), "workers": workers, "steady_images_per_s": round((s1 - s0) * batch / (t1 - t0), 2),
+    return {"code": str(code), "env": extra_env or {}, "workers": workers, "steady_images_per_s": round((s1 - s0) * batch / (t1 - t0), 2),
             "steps_timed": s1 - s0, "load": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--code", action="append", default=None, help="a checkout to run (repeat; default: this one)")
+    p.add_argument("--code", action="append", default=None,
+                   help="a checkout to run, optionally with environment variables for it: "
+                        "PATH[,KEY=VALUE...] (repeat; default: this one)")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--chunk", type=int, default=10)
@@ -69,7 +74,9 @@ def main():
     try:
         sides = []
         for code in args.code or [str(ROOT)]:
-            side = end_to_end(Path(code).resolve(), lfw, args.people, args.steps, args.batch, args.chunk, home)
+            path, *pairs = code.split(",")
+            side = end_to_end(Path(path).resolve(), lfw, args.people, args.steps, args.batch, args.chunk, home,
+                              extra_env=dict(pair.split("=", 1) for pair in pairs))
             print(json.dumps(side), flush=True)
             sides.append(side)
         from zoo.data.corpus import open_corpus

@@ -127,3 +127,35 @@ def test_dilate_grows_and_erodes():
     mask = landmark_mask(template_landmarks(SIZE), SIZE, feather=0)
     assert dilate(mask, 3).sum() > mask.sum() > dilate(mask, -3).sum()
     np.testing.assert_array_equal(dilate(mask, 0), mask)
+
+
+@pytest.mark.parametrize("border", [False, True])
+def test_augment_into_is_augment_pair_in_uint8_and_the_mask_warps_with_a_zero_border(border):
+    """The data path's uint8 form (`augment_into`, written in place) holds augment_pair's values x255;
+    the mask moves as a BORDER_CONSTANT-0 warp whether it rides in one 4-channel warp with the face (a
+    mask that is 0 on its border) or is warped alone (a mask that is not)."""
+    import cv2
+
+    from zoo.data.augment import DEFAULT, augment_into, random_transform_matrix
+
+    image = _face(96, seed=3)
+    mask = np.clip(_mask(96) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert not mask[0].any() and not mask[:, -1].any()  # the template mask is 0 on its border
+    if border:
+        mask[0, :] = 200
+    out_x, out_y = np.zeros((4, SIZE, SIZE, 3), np.uint8), np.zeros((4, SIZE, SIZE, 4), np.uint8)
+    for seed in range(4):
+        x, y = augment_into(image, mask, np.random.default_rng(seed), SIZE, out_x=out_x[seed], out_y=out_y[seed])
+        assert np.shares_memory(x, out_x[seed]) and np.shares_memory(y, out_y[seed])
+        warped, target, tmask = augment_pair(image, mask, np.random.default_rng(seed), SIZE)
+        np.testing.assert_array_equal(warped, out_x[seed].astype(np.float32) * np.float32(1 / 255))
+        np.testing.assert_array_equal(target, out_y[seed, ..., :3].astype(np.float32) * np.float32(1 / 255))
+        np.testing.assert_array_equal(tmask, out_y[seed, ..., 3:].astype(np.float32) * np.float32(1 / 255))
+        rng = np.random.default_rng(seed)  # the documented draw order: transform (4), then flip (1)
+        geo = rng.uniform(-1.0, 1.0, size=4)
+        flip = bool(rng.random() < DEFAULT.flip)
+        matrix = random_transform_matrix(geo, flip, 96, SIZE, DEFAULT)
+        expected = cv2.warpAffine(mask, matrix, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        np.testing.assert_array_equal(out_y[seed, ..., 3], expected)
+    assert len({out_x[s].tobytes() for s in range(4)}) == 4  # each seed its own draw

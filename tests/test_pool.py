@@ -60,6 +60,23 @@ def test_two_workers_make_the_batches_of_one_process_in_any_order():
     assert _wait_gone(pids) == []
 
 
+def test_workers_hand_over_uint8_batches_that_expand_to_the_float_batches_exactly():
+    """The pretrainer's path: workers make `compact_batch` (uint8, a quarter of the bytes), the trainer
+    scales it (`expand_batch`); the result is `sampler.batch(step)` bit for bit."""
+    from zoo.data.corpus import open_corpus
+    from zoo.data.pool import BatchPool
+    from zoo.data.sampler import expand_batch
+
+    sampler = open_corpus("synthetic:30").sampler(6, 32, holdout=2, seed=5)
+    with BatchPool(sampler.compact_batch, 2) as pool:
+        for step in [0, 1, 9]:
+            compact = pool.get(step)
+            assert compact[0].dtype == compact[2].dtype == np.uint8 and compact[1].dtype == np.int32
+            _same(expand_batch(compact), sampler.batch(step))
+    x, _, y = sampler.batch(0)
+    assert x.dtype == y.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+
+
 def test_nested_batches_round_trip_and_oversized_batches_still_arrive():
     from zoo.data.pool import BatchPool
 

@@ -1,4 +1,5 @@
 """The encoder catalogue: names, wildcards, errors, and every entry building to its declared shape."""
+import os
 import subprocess
 import sys
 
@@ -54,6 +55,19 @@ def test_import_zoo_is_lazy():
             "print(any(m in sys.modules for m in ('tensorflow', 'keras', 'cv2', 'jax')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_import_zoo_turns_tensorflows_onednn_kernels_on_unless_the_user_chose():
+    """TensorFlow enables oneDNN only on some Intel CPUs; facezoo asks for it everywhere (2-3x faster
+    training steps on this AMD CPU: benchmarks/onednn.py) and leaves a user's own setting alone."""
+    code = "import os, zoo, tensorflow; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="0", KERAS_BACKEND="tensorflow")
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert on.stdout.strip() == "1" and "oneDNN custom operations are on" in on.stderr
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert off.stdout.strip() == "0" and "oneDNN custom operations are on" not in off.stderr
 
 
 def test_cli_encoders_list_and_show():

@@ -23,6 +23,12 @@ Examples:
 from __future__ import annotations
 
 import importlib
+import os
+
+# TensorFlow turns its oneDNN CPU kernels on only on some Intel CPUs; elsewhere (AMD EPYC here) it runs
+# its plain Eigen kernels, which train facezoo's models 2-3x slower (benchmarks/onednn.py). On unless the
+# user chose (TF_ENABLE_ONEDNN_OPTS=0 turns it off). Set before anything can import TensorFlow.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from zoo.errors import (DataError, FacezooError, IntegrityError, NotPublishedError, ScheduleError,
                         UnknownEncoderError)

@@ -127,6 +127,12 @@ class TeacherSampler:
         return getattr(self.base, name)
 
     def batch(self, step: int):
+        from zoo.data.sampler import expand_batch
+
+        return expand_batch(self.compact_batch(step))
+
+    def compact_batch(self, step: int):
+        """`batch(step)` with uint8 images (`zoo.data.sampler.BatchSampler.compact_batch`)."""
         from zoo.data.sampler import augment_faces
         from zoo.errors import DataError
 
@@ -148,7 +154,7 @@ class TeacherSampler:
             faces[k] = face
             targets[k] = self.targets.get(str(path), 0.0)
         b.drawn += len(ids)
-        x, y = augment_faces(faces, rng, b.size, b.augment)
+        x, y = augment_faces(faces, rng, b.size, b.augment, compact=True)
         return x, ids.astype(np.int32), y, targets
 
 

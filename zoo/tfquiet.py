@@ -121,6 +121,7 @@ def import_tensorflow_quietly() -> bool:
     Returns True when TensorFlow is loaded afterwards. A no-op when it is already imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see zoo/__init__.py
     if "tensorflow" in sys.modules:
         return True
     if _keras_backend() != "tensorflow" or importlib.util.find_spec("tensorflow") is None:

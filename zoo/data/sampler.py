@@ -2,8 +2,10 @@
 
 `BatchSampler.batch(step)` is a pure function of (seed, step): `batch_size` identities drawn uniformly
 from the training identities, one random aligned face of each, augmented into (warped input, target +
-mask). `StreamSampler` serves streaming (tar) corpora in order. `augment_faces` is the augmentation
-step on its own (the pretrainer's evaluation uses it unaugmented). numpy and OpenCV only.
+mask). `compact_batch(step)` is the same batch with its images in uint8 (what data workers hand over:
+a quarter of the bytes), and `expand_batch` turns it into `batch(step)` exactly. `StreamSampler` serves
+streaming (tar) corpora in order. `augment_faces` is the augmentation step on its own (the pretrainer's
+evaluation uses it unaugmented). numpy and OpenCV only.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 from zoo.data.corpora.faces import template_mask
 from zoo.errors import DataError
 
-__all__ = ["BatchSampler", "StreamSampler", "HeldOutIdentityError", "augment_faces"]
+__all__ = ["BatchSampler", "StreamSampler", "HeldOutIdentityError", "augment_faces", "expand_batch"]
 
 
 class HeldOutIdentityError(DataError, AssertionError):
@@ -64,11 +66,15 @@ class BatchSampler:
         return ids, self.corpus.draw(ids, rng, self.size)
 
     def batch(self, step: int):
+        return expand_batch(self.compact_batch(step))
+
+    def compact_batch(self, step: int):
+        """`batch(step)` with x and y in uint8 when augmented (`expand_batch` gives `batch(step)`)."""
         rng = np.random.default_rng([self.seed, int(step)])
         ids, faces = self._faces(int(step), rng)
         self.check(ids)
         self.drawn += len(ids)
-        x, y = augment_faces(faces, rng, self.size, self.augment)
+        x, y = augment_faces(faces, rng, self.size, self.augment, compact=True)
         return x, ids.astype(np.int32), y
 
     def describe(self) -> dict:
@@ -98,21 +104,33 @@ class StreamSampler(BatchSampler):
         return ids, faces
 
 
-def augment_faces(faces: np.ndarray, rng: np.random.Generator, size: int, augment: bool = True):
-    """Aligned uint8 faces (B, S, S, 3) -> (warped x (B, S, S, 3), y = target + mask (B, S, S, 4)), float32."""
-    from zoo.data.augment import augment_pair
+def augment_faces(faces: np.ndarray, rng: np.random.Generator, size: int, augment: bool = True, *,
+                  compact: bool = False):
+    """Aligned uint8 faces (B, S, S, 3) -> (warped x (B, S, S, 3), y = target + mask (B, S, S, 4)), float32
+    in [0, 1]; with `compact` and `augment`, uint8 0..255 instead (the same values times 255)."""
+    from zoo.data.augment import augment_into
 
     mask = template_mask(size)
     n = len(faces)
-    x = np.empty((n, size, size, 3), np.float32)
-    y = np.empty((n, size, size, 4), np.float32)
+    if not augment:
+        x = np.empty((n, size, size, 3), np.float32)
+        y = np.empty((n, size, size, 4), np.float32)
+        for k in range(n):
+            x[k] = y[k, ..., :3] = faces[k].astype(np.float32) / 255.0
+            y[k, ..., 3:] = mask[..., None]
+        return x, y
+    mask = np.clip(np.asarray(mask, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as augment_pair reads it
+    x = np.empty((n, size, size, 3), np.uint8)
+    y = np.empty((n, size, size, 4), np.uint8)
     for k in range(n):
-        if augment:
-            warped, target, tmask = augment_pair(faces[k], mask, rng, size)
-        else:
-            warped = target = faces[k].astype(np.float32) / 255.0
-            tmask = mask[..., None]
-        x[k] = warped
-        y[k, ..., :3] = target
-        y[k, ..., 3:] = tmask
-    return x, y
+        augment_into(faces[k], mask, rng, size, out_x=x[k], out_y=y[k])
+    return (x, y) if compact else expand_batch((x, y))
+
+
+def expand_batch(batch):
+    """A batch with uint8 images (`compact_batch`, `augment_faces(compact=True)`) -> the same batch with
+    every uint8 array scaled to float32 in [0, 1] (x 1/255, exactly as `augment_pair` scales); other
+    arrays (identities, teacher targets, float images) pass through."""
+    scale = np.float32(1 / 255)
+    return tuple(np.multiply(a, scale, dtype=np.float32) if isinstance(a, np.ndarray) and a.dtype == np.uint8
+                 else a for a in batch)

@@ -151,7 +151,12 @@ class Pretrainer(ChunkedLoop):
 
         cluster = cluster_from_env(keras.backend.backend())
         # Streaming (tar) corpora are read in order by one reader: their batches stay in this process.
-        make = self.sampler.batch if not self.sampler.parallel else self.batch_pool(self.sampler.batch).get
+        # Workers hand over uint8 images (a quarter of the bytes); they are scaled here, as `batch` would.
+        make = self.sampler.batch
+        if self.sampler.parallel:
+            from zoo.data.sampler import expand_batch
+            pool = self.batch_pool(self.sampler.compact_batch)
+            make = lambda step: expand_batch(pool.get(step))  # noqa: E731
 
         outputs = tuple(self.model.output) if isinstance(self.model.output, dict) else None
 

@@ -58,7 +58,7 @@ def test_import_zoo_is_lazy():
 
 
 def test_import_zoo_turns_tensorflows_onednn_kernels_on_unless_the_user_chose():
-    """TensorFlow enables oneDNN only on some Intel CPUs; facezoo asks for it everywhere (2-3x faster
+    """TensorFlow enables oneDNN only on some Intel CPUs; facezoo asks for it everywhere (1.6-2.6x faster
     training steps on this AMD CPU: benchmarks/onednn.py) and leaves a user's own setting alone."""
     code = "import os, zoo, tensorflow; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}

@@ -26,7 +26,7 @@ import importlib
 import os
 
 # TensorFlow turns its oneDNN CPU kernels on only on some Intel CPUs; elsewhere (AMD EPYC here) it runs
-# its plain Eigen kernels, which train facezoo's models 2-3x slower (benchmarks/onednn.py). On unless the
+# its plain Eigen kernels, which train facezoo's models 1.6-2.6x slower (benchmarks/onednn.py). On unless the
 # user chose (TF_ENABLE_ONEDNN_OPTS=0 turns it off). Set before anything can import TensorFlow.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

@@ -113,8 +113,6 @@ def _die_with_parent() -> None:
 def _worker(make, tasks, results, buf, slot_bytes: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the trainer (zoo.interrupt)
     _die_with_parent()
-    if "cv2" in sys.modules:  # one core per worker: the pool, not OpenCV's threads, spreads the work
-        sys.modules["cv2"].setNumThreads(1)
     if os.getppid() != parent:
         return
     while True:

@@ -108,7 +108,7 @@ def augment_faces(faces: np.ndarray, rng: np.random.Generator, size: int, augmen
                   compact: bool = False):
     """Aligned uint8 faces (B, S, S, 3) -> (warped x (B, S, S, 3), y = target + mask (B, S, S, 4)), float32
     in [0, 1]; with `compact` and `augment`, uint8 0..255 instead (the same values times 255)."""
-    from zoo.data.augment import augment_into
+    from zoo.data.augment import _to_uint8, augment_into
 
     mask = template_mask(size)
     n = len(faces)
@@ -119,7 +119,7 @@ def augment_faces(faces: np.ndarray, rng: np.random.Generator, size: int, augmen
             x[k] = y[k, ..., :3] = faces[k].astype(np.float32) / 255.0
             y[k, ..., 3:] = mask[..., None]
         return x, y
-    mask = np.clip(np.asarray(mask, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)  # as augment_pair reads it
+    mask = _to_uint8(mask)  # once per batch, as augment_into would read it per face
     x = np.empty((n, size, size, 3), np.uint8)
     y = np.empty((n, size, size, 4), np.uint8)
     for k in range(n):

@@ -125,8 +125,57 @@ def test_a_dead_worker_is_a_run_error_not_a_hang():
             pool.get(step)
 
 
+def test_stalled_workers_are_replaced_and_print_their_stacks(tmp_path, capfd, caplog):
+    """A worker that hangs (a lock inherited from another thread at the fork) does not hang the run: after
+    `stall` seconds of silence the pool prints the workers' stacks, forks new workers and goes on."""
+    from zoo.data.pool import BatchPool
+
+    token = tmp_path / "hang-once"
+    token.write_text("")
+
+    def make(step):
+        if os.getpid() != parent and token.exists():
+            token.unlink()
+            _hung_in_a_worker()
+        return np.full((2, 3), step, np.float32)
+
+    parent = os.getpid()
+    with BatchPool(make, 2, stall=2.0) as pool:
+        for step in range(8):
+            np.testing.assert_array_equal(pool.get(step), make(step))
+        assert pool.workers == 2 and len(pool.pids) == 2 and all(_alive(p) for p in pool.pids)
+    assert "Starting new workers" in caplog.text
+    assert "_hung_in_a_worker" in capfd.readouterr().err  # faulthandler's dump, from the stuck worker
+
+
+def test_workers_that_stall_twice_give_way_to_batches_made_here(caplog):
+    from zoo.data.pool import BatchPool
+
+    def make(step):
+        if os.getpid() != parent:
+            _hung_in_a_worker()
+        return np.full((2, 3), step, np.float32)
+
+    parent = os.getpid()
+    with BatchPool(make, 2, stall=1.0) as pool:
+        pool.get(0)
+        pids = pool.pids
+        for step in range(1, 4):
+            np.testing.assert_array_equal(pool.get(step), make(step))
+        assert pool.workers == 0 and pool.pids == []
+    assert "trainer's process" in caplog.text
+    assert _wait_gone(pids) == []
+
+
+def _hung_in_a_worker():
+    import time
+    while True:
+        time.sleep(0.1)
+
+
 _SCRIPT = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     sys.path.insert(0, {root!r})
     from zoo.data.corpus import open_corpus
     from zoo.data.pool import BatchPool

@@ -19,7 +19,10 @@ Workers ignore SIGINT (Ctrl-C is the trainer's: it stops at a step boundary), di
 (PR_SET_PDEATHSIG on Linux, and a parent-pid check between tasks), and are stopped by `close()` (also
 run when the pool is garbage-collected or the interpreter exits): a sentinel, then SIGTERM, then SIGKILL.
 An exception in a worker is raised again in the trainer with the worker's traceback; a worker that dies
-raises `RunError`. Without `fork` (Windows, macOS' default) the pool makes batches in this process.
+raises `RunError`. A pool whose workers are alive but hand back nothing for `stall` seconds (a worker stuck
+on a lock it inherited from a thread of the trainer at the fork) prints the workers' Python stacks to
+stderr, is replaced by a fresh fork, and after a second stall makes batches in this process: a warning,
+never a hung run. Without `fork` (Windows, macOS' default) the pool makes batches in this process.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import os
 import queue
 import signal
 import sys
+import time
 import traceback
 import warnings
 import weakref
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["BatchPool", "default_workers", "resolve_workers"]
 
 _TIMEOUT = 0.5  # seconds between liveness checks while waiting (never a limit on how long a batch may take)
+_STALL = 300.0  # seconds with no batch from live workers before the pool is replaced (a batch takes ~1 s)
 
 
 def _cores() -> int:
@@ -113,6 +118,11 @@ def _die_with_parent() -> None:
 def _worker(make, tasks, results, buf, slot_bytes: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the trainer (zoo.interrupt)
     _die_with_parent()
+    try:
+        import faulthandler
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # the pool asks for stacks when stalled
+    except (AttributeError, ValueError, OSError):  # no SIGUSR1 (Windows) or no usable stderr
+        pass
     if os.getppid() != parent:
         return
     while True:
@@ -181,8 +191,9 @@ class BatchPool:
     context manager or call `close()`; `pids` lists the worker processes (tests check none survive).
     """
 
-    def __init__(self, make, workers=None, *, depth: int | None = None):
+    def __init__(self, make, workers=None, *, depth: int | None = None, stall: float = _STALL):
         self.make = make
+        self.stall = float(stall)
         self.workers = resolve_workers(workers)
         if self.workers and "fork" not in mp.get_all_start_methods():
             log.info("no fork on this platform: data batches are made in the trainer's process")
@@ -197,6 +208,7 @@ class BatchPool:
         self._free: list[int] = []
         self._recent: dict[int, object] = {}  # the last batches handed out (Keras reads the first two twice)
         self._finalizer = None
+        self._stalls = 0
         self.closed = False
 
     @property
@@ -215,7 +227,13 @@ class BatchPool:
         leaves: list = []
         _flatten(first, leaves)
         self.slot_bytes = max(64, sum(a.nbytes for a in leaves))
+        self._spawn()
+        self._started = True
+
+    def _spawn(self) -> None:
+        """Fork the workers with a fresh mapping and fresh queues; every slot free."""
         ctx = mp.get_context("fork")
+        self._procs = []
         self._buf = mmap.mmap(-1, self.slot_bytes * self.depth)
         self._tasks, self._results = ctx.Queue(), ctx.Queue()
         parent = os.getpid()
@@ -241,8 +259,9 @@ class BatchPool:
             if cv2 is not None:
                 cv2.setNumThreads(threads)
         self._free = list(range(self.depth))
+        self._inflight.clear()
+        self._ready.clear()
         self._finalizer = weakref.finalize(self, _stop, self._procs, self._tasks, self._buf)
-        self._started = True
 
     def close(self) -> None:
         """Stop the workers (idempotent); the pool makes no more batches."""
@@ -274,7 +293,10 @@ class BatchPool:
         if step not in self._inflight and step not in self._ready:
             self._restart(step)
         while step not in self._ready:
-            self._receive()
+            if not self._receive():
+                self._replace_stalled(step)
+                if self.workers == 0:
+                    return self._remember(step, self.make(step))
         slot, kind, payload = self._ready.pop(step)
         batch = self._take(slot, kind, payload)
         self._fill()
@@ -305,17 +327,21 @@ class BatchPool:
             self._tasks.put((self._gen, self._next, slot))
             self._next += 1
 
-    def _receive(self) -> None:
+    def _receive(self) -> bool:
+        """Take one result from the workers; False when none came for `stall` seconds."""
+        waited_from = time.monotonic()
         while True:
             try:
                 gen, step, slot, kind, payload = self._results.get(timeout=_TIMEOUT)
                 break
             except queue.Empty:
                 self._check_alive()
+                if time.monotonic() - waited_from > self.stall:
+                    return False
         if gen != self._gen:
             self._free.append(slot)
             self._fill()
-            return
+            return True
         self._inflight.pop(step, None)
         if kind == "error":
             exc, text = payload
@@ -324,6 +350,33 @@ class BatchPool:
                 raise exc.with_traceback(None) from RunError(f"in data worker, batch {step}:\n{text}")
             raise DataError(f"a data worker failed on batch {step}:\n{text}")
         self._ready[step] = (slot, kind, payload)
+        return True
+
+    def _replace_stalled(self, step: int) -> None:
+        """Live workers that made nothing for `stall` seconds: print their stacks, stop them, and fork
+        new ones from `step` on (after a second stall, make batches in this process from now on)."""
+        self._stalls += 1
+        pids = self.pids
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGUSR1)  # faulthandler in the worker prints its stacks to stderr
+            except (AttributeError, OSError):
+                pass
+        time.sleep(1.0)
+        self._finalizer()
+        again = self._stalls < 2
+        log.warning("data workers %s made no batch in %.0f s (batch %d outstanding); their stacks are on "
+                    "stderr. %s", pids, self.stall, step,
+                    "Starting new workers." if again else
+                    "Making batches in the trainer's process from now on (as --workers 0).")
+        if again:
+            self._gen += 1
+            self._spawn()
+            self._next = step
+            self._fill()
+        else:
+            self.workers = 0
+            self._procs = []
 
     def _check_alive(self) -> None:
         for p in self._procs:

@@ -140,7 +140,7 @@ def test_stalled_workers_are_replaced_and_print_their_stacks(tmp_path, capfd, ca
         return np.full((2, 3), step, np.float32)
 
     parent = os.getpid()
-    with BatchPool(make, 2, stall=2.0) as pool:
+    with BatchPool(make, 2, stall=10.0) as pool:  # long enough that a fresh fork answers in time
         for step in range(8):
             np.testing.assert_array_equal(pool.get(step), make(step))
         assert pool.workers == 2 and len(pool.pids) == 2 and all(_alive(p) for p in pool.pids)

@@ -370,10 +370,8 @@ class BatchPool:
                     "Starting new workers." if again else
                     "Making batches in the trainer's process from now on (as --workers 0).")
         if again:
-            self._gen += 1
             self._spawn()
-            self._next = step
-            self._fill()
+            self._restart(step)
         else:
             self.workers = 0
             self._procs = []

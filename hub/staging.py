@@ -39,10 +39,12 @@ _CODE_CLASSES = {"Lambda", "__lambda__"}
 # Bounds on a layer's sizes, checked before Keras builds anything: a config asking for a 10^9-filter
 # convolution surfaced as a raw out-of-memory error from TensorFlow.
 MAX_WIDTH = 1 << 14          # units, filters, embedding input/output dims
-MAX_EXTENT = 1 << 13         # one entry of kernel_size, pool_size, strides, an input shape
+MAX_EXTENT = 1 << 13         # one entry of kernel_size, pool_size, strides, size, dilation_rate
+MAX_SHAPE = 1 << 18          # one entry of an input or tensor shape: a flattened feature map may be long
+                             # (fs-original's 16x16x1024 at 256 px); 10^9 is still refused
 _WIDTH_KEYS = ("units", "filters", "input_dim", "output_dim", "num_heads", "key_dim", "depth_multiplier")
-_EXTENT_KEYS = ("kernel_size", "pool_size", "strides", "batch_shape", "batch_input_shape", "shape", "size",
-                "dilation_rate", "target_shape")
+_EXTENT_KEYS = ("kernel_size", "pool_size", "strides", "size", "dilation_rate")
+_SHAPE_KEYS = ("batch_shape", "batch_input_shape", "shape", "target_shape")
 
 
 def _is_safe_module(module: str) -> bool:
@@ -50,12 +52,13 @@ def _is_safe_module(module: str) -> bool:
 
 
 def oversized_config_entries(config, where: str = "config") -> list[str]:
-    """Where a Keras `config.json` asks for sizes past MAX_WIDTH / MAX_EXTENT (or non-integer ones), as
+    """Where a Keras `config.json` asks for sizes past MAX_WIDTH / MAX_EXTENT / MAX_SHAPE (or non-integer ones), as
     readable locations; [] when every size is sane. Checked before building, at publish and at load."""
     found = []
     if isinstance(config, dict):
         for key, value in config.items():
-            bound = MAX_WIDTH if key in _WIDTH_KEYS else MAX_EXTENT if key in _EXTENT_KEYS else None
+            bound = (MAX_WIDTH if key in _WIDTH_KEYS else MAX_EXTENT if key in _EXTENT_KEYS
+                     else MAX_SHAPE if key in _SHAPE_KEYS else None)
             values = value if isinstance(value, list) else [value]
             if bound is not None and all(v is None or isinstance(v, (int, float)) for v in values):
                 if any(v is not None and (isinstance(v, (bool, float)) or not -1 <= v <= bound) for v in values):

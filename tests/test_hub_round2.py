@@ -139,11 +139,23 @@ def test_low_module_allow_list_matches_whole_names():
                                                     "batch_shape": [None, 224, 224, 3], "target_shape": [-1, 8]}})
 
 
-def test_low_every_catalogue_encoder_is_within_the_size_bounds():
+def test_low_every_catalogue_encoder_is_within_the_size_bounds(tmp_path):
+    """Every registry architecture at the sizes users train at, as saved (the .keras config holds the
+    tensors' shapes too: fs-original's flattened 4x4x1024 = 16384 at 64 px was once refused on load)."""
+    import json
+    import zipfile
+
     from hub.staging import oversized_config_entries
-    for name in ("mobilenet-face", "effnet-face-v2"):
-        model = zoo.build_encoder(name, input_size=32)
-        assert oversized_config_entries(model.get_config()) == [], name
+    from zoo.registry import list_encoders
+    for name in list_encoders(presets=False):
+        for size in (64,) if name == "fs-original" else (64, 128):     # faceswap's original is 64 px only
+            model = zoo.build_encoder(name, input_size=size)
+            assert oversized_config_entries(model.get_config()) == [], (name, size)
+            if size == 64:
+                path = tmp_path / f"{name}.keras"
+                model.save(path)
+                with zipfile.ZipFile(path) as z:
+                    assert oversized_config_entries(json.loads(z.read("config.json"))) == [], name
 
 
 def test_issue31_a_local_pull_links_the_verified_blobs_instead_of_copying(tmp_path, tiny_keras, isolated_home):

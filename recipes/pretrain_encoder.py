@@ -54,6 +54,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lfw-max-pairs", type=int, default=None, metavar="N",
                         help="score only N matched + N mismatched pairs of each LFW list (a quick check, not "
                              "LFW's score; recorded as lfw_view1_subset_accuracy)")
+    parser.add_argument("--lfw-eval-every", type=int, default=0, metavar="STEPS",
+                        help="also score LFW View 1 every STEPS steps while training, into RUN/lfw_view1.json|png "
+                             "(is more training still helping?); 0: at the end only (default)")
     parser.add_argument("--teacher", default="none", metavar="none|dlib[:weight=W]",
                         help="distil a teacher's face embedding beside reconstruction (dlib needs the judge "
                              "extra: pip install -e \".[judge]\"); its labels are cached in FACEZOO_HOME")
@@ -118,7 +121,7 @@ def run(args) -> int:
     finish = dict(eval_steps=args.eval_steps, eval_images=args.eval_images, lfw_eval=args.lfw_eval,
                   lfw_max_pairs=args.lfw_max_pairs, publish=args.publish, tag=args.tag, hub=args.hub,
                   distribute=args.distribute, train=train, workers=args.workers,
-                  teacher_processes=args.teacher_processes)
+                  teacher_processes=args.teacher_processes, lfw_eval_every=args.lfw_eval_every)
     if args.resume:
         result = P.resume_pretrain(run_dir, steps=args.steps, corpus_spec=args.corpus, aligned=args.aligned,
                                    **finish)

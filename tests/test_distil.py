@@ -84,8 +84,13 @@ def test_distil_run_labels_once_resumes_with_its_targets_and_names_the_teacher(f
     config = PretrainConfig(steps=10, batch_size=4, size=32, chunk=5, checkpoint_every=5, decoder_width=32,
                             code_dim=8, teacher="dlib", teacher_weight=2.0)
     lines: list[str] = []
-    common = dict(eval_steps=0, lfw_eval="none", progress=False, echo=lines.append)
+    # View 1 on a few LFW pairs every 5 steps as well: the curve that says whether training still helps
+    common = dict(eval_steps=0, lfw_eval=str(face_data / "lfw"), lfw_max_pairs=5, lfw_eval_every=5, progress=False,
+                  echo=lines.append)
     result = pretrain(config, run_dir=tmp_path / "run", corpus_spec=spec, holdout=0, **common)
+    assert [p["step"] for p in result["lfw_view1_curve"]] == [5, 10]
+    assert any(line.startswith("LFW View 1 at step 5: ") for line in lines)
+    assert result["metrics"]["lfw_view1_subset_accuracy"] == result["lfw_view1_curve"][-1]["accuracy"]
     teacher_line = next(line for line in lines if line.startswith("teacher dlib"))
     assert "24 photos (0 from the cache, 24 labelled now" in teacher_line, teacher_line
     assert result["step"] == 10 and result["teacher"]["weight"] == 2.0
@@ -102,6 +107,9 @@ def test_distil_run_labels_once_resumes_with_its_targets_and_names_the_teacher(f
     result = resume_pretrain(tmp_path / "run", steps=15, **common)
     assert result["step"] == 15 and result["config"]["teacher"] == "dlib"
     assert "(24 from the cache, 0 labelled now" in next(x for x in lines if x.startswith("teacher dlib"))
+    # the curve goes on from the checkpoint (points after it would be measured again)
+    assert [p["step"] for p in result["lfw_view1_curve"]] == [5, 10, 15]
+    assert all(p["subset"] and p["pairs"] == 10 for p in result["lfw_view1_curve"])
 
 
 def test_teacher_sampler_batches_carry_the_photos_own_targets(face_data, tmp_path):

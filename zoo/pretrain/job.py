@@ -29,7 +29,7 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
              eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
              publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
              progress: bool = True, train=None, callbacks=None, echo=print, workers=None,
-             teacher_processes: int = 1, drop_devtest=None) -> dict | None:
+             teacher_processes: int = 1, drop_devtest=None, lfw_eval_every: int = 0) -> dict | None:
     """Start a pretraining run in the new folder `run_dir` on `corpus_spec` (`zoo.data.corpus.open_corpus`).
 
     Args:
@@ -65,7 +65,7 @@ def pretrain(config: PretrainConfig, *, run_dir, corpus_spec: str, aligned: bool
     options = JobOptions(eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
                          lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
                          progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
-                         teacher_processes=teacher_processes)
+                         teacher_processes=teacher_processes, lfw_eval_every=lfw_eval_every)
     return _job(spec, run_dir, options, resume=False)
 
 
@@ -73,7 +73,7 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
                     eval_steps: int = 100, eval_images: int = 12, lfw_eval=None, lfw_max_pairs: int | None = None,
                     publish: str | None = None, tag: str | None = None, hub=None, distribute: str | None = None,
                     progress: bool = True, train=None, callbacks=None, echo=print, workers=None,
-                    teacher_processes: int = 1) -> dict | None:
+                    teacher_processes: int = 1, lfw_eval_every: int = 0) -> dict | None:
     """Continue a `pretrain` run from its folder: its config, corpus and holdout come from RUN/state.json.
 
     Args:
@@ -82,6 +82,8 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
         eval_steps, eval_images: the held-out transfer score (0 steps: skip it).
         lfw_eval: an LFW root to also score View 1 verification on ("none": never; default: the corpus'
             own root when it is LFW); `lfw_max_pairs` scores a subset.
+        lfw_eval_every: also score View 1 every this many steps during training, into RUN/lfw_view1.json
+            and .png (`zoo.pretrain.lfw_curve`; 0: at the end only).
         publish, tag, hub: publish the encoder to this hub repo.
         distribute: "data-parallel" or None (`Pretrainer`).
         train: `train(trainer, steps) -> state | None`, run instead of `trainer.train(steps)` (a CLI's
@@ -100,7 +102,7 @@ def resume_pretrain(run_dir, *, steps: int | None = None, corpus_spec: str | Non
     options = JobOptions(eval_steps=eval_steps, eval_images=eval_images, lfw_eval=lfw_eval,
                          lfw_max_pairs=lfw_max_pairs, publish=publish, tag=tag, hub=hub, distribute=distribute,
                          progress=progress, train=train, callbacks=callbacks, echo=echo, workers=workers,
-                         teacher_processes=teacher_processes)
+                         teacher_processes=teacher_processes, lfw_eval_every=lfw_eval_every)
     return _job(spec, run_dir, options, resume=True)
 
 
@@ -123,6 +125,7 @@ class JobOptions:
     echo: object = print
     workers: int | None = None
     teacher_processes: int = 1
+    lfw_eval_every: int = 0
 
 
 def open_pretrain_corpus(corpus_spec: str, run_dir, size: int, *, aligned: bool = False):
@@ -191,6 +194,7 @@ def _job(spec: RunSpec, run_dir: Path, options: JobOptions, *, resume: bool):
         trainer = Pretrainer.create(_builder(spec, corpus, options.hub, built), sampler, run_dir, config, meta,
                                     distribute=options.distribute, callbacks=options.callbacks,
                                     workers=options.workers, spec=lambda: built["spec"])
+    _view1_during_training(trainer, corpus, run_dir, options)
     memory = memory_per_identity(trainer.model, trainer.model.optimizer)
     echo(f"{corpus.num_identities} identities ({holdout} held out), heads={config.heads}: "
          f"{memory['total_bytes']} bytes per identity (params + {memory['optimizer_slots']} optimizer slots)")
@@ -215,6 +219,26 @@ def _job(spec: RunSpec, run_dir: Path, options: JobOptions, *, resume: bool):
                  f"the encoder, the evaluation and the release")
             return {"step": state["step"], "worker": cluster.process_id, "num_processes": cluster.num_processes}
     return _finish(encoder_model, state, spec, corpus, run_dir, memory, options)
+
+
+def _lfw_root(corpus, options: JobOptions):
+    """Where View 1 is scored: --lfw-eval, else the corpus' own LFW root; None for never."""
+    root = options.lfw_eval or corpus.verification_root
+    return None if not root or str(root) == "none" else root
+
+
+def _view1_during_training(trainer, corpus, run_dir, options: JobOptions) -> None:
+    """Keep the View 1 curve consistent with the step trained from, and score it every
+    `options.lfw_eval_every` steps (one process only: the others would wait on the chief)."""
+    from zoo.pretrain import lfw_curve
+
+    root = _lfw_root(corpus, options)
+    if root is None or not trainer.is_chief:
+        return
+    lfw_curve.keep_until(run_dir, trainer.step)
+    if options.lfw_eval_every > 0 and (trainer.cluster is None or not trainer.cluster.multi):
+        trainer.callbacks.append(lfw_curve.view1_callback(run_dir, root, options.lfw_eval_every, lambda: trainer.step,
+                                                          max_pairs=options.lfw_max_pairs, echo=options.echo))
 
 
 def _builder(spec: RunSpec, corpus, hub, built: dict):
@@ -272,12 +296,15 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
         echo(f"held-out evaluation on {metrics['heldout_identities']} identities: transfer SSIM "
              f"{metrics['transfer_ssim']:.4f}, linear probe accuracy {metrics['probe_accuracy']:.3f} "
              f"(chance {metrics['probe_chance']:.3f})")
-    lfw_root = lfw_eval or corpus.verification_root
-    if lfw_root and str(lfw_root) != "none":
+    lfw_root = _lfw_root(corpus, options)
+    curve = None
+    if lfw_root:
+        from zoo.pretrain.lfw_curve import add_point
         from zoo.verification import lfw_verification
         lfw = lfw_verification(encoder, lfw_root, view=1, max_pairs=options.lfw_max_pairs)
         key = "lfw_view1_subset_accuracy" if lfw["subset"] else "lfw_view1_accuracy"
         metrics[key] = lfw["accuracy"]
+        curve = add_point(run_dir, state["step"], lfw)
         echo(f"LFW View 1 verification accuracy: {100 * lfw['accuracy']:.2f}% ({lfw['pairs']} DevTest pairs"
              f"{', a subset' if lfw['subset'] else ''})")
     losses = state["losses"]
@@ -288,7 +315,8 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
               "encoder": str(run_dir / ENCODER), "parent": spec.parent,
               "backend": keras.backend.backend(), "distribute": options.distribute,
               "teacher": teacher_card(config.teacher, config.teacher_weight),
-              "identity_objective": identity_card(config), "min_photos": config.min_photos}
+              "identity_objective": identity_card(config), "min_photos": config.min_photos,
+              "lfw_view1_curve": curve}
     if publish:
         import hub as hublib
         metadata = encoder_metadata(

@@ -52,8 +52,9 @@ def _is_safe_module(module: str) -> bool:
 
 
 def oversized_config_entries(config, where: str = "config") -> list[str]:
-    """Where a Keras `config.json` asks for sizes past MAX_WIDTH / MAX_EXTENT / MAX_SHAPE (or non-integer ones), as
-    readable locations; [] when every size is sane. Checked before building, at publish and at load."""
+    """Where a Keras `config.json` asks for sizes past MAX_WIDTH / MAX_EXTENT / MAX_SHAPE (or non-integer
+    ones), as readable locations; [] when every size is sane. Checked before building, at publish and at
+    load."""
     found = []
     if isinstance(config, dict):
         for key, value in config.items():

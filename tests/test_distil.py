@@ -90,6 +90,7 @@ def test_distil_run_labels_once_resumes_with_its_targets_and_names_the_teacher(f
     result = pretrain(config, run_dir=tmp_path / "run", corpus_spec=spec, holdout=0, **common)
     assert [p["step"] for p in result["lfw_view1_curve"]] == [5, 10]
     assert any(line.startswith("LFW View 1 at step 5: ") for line in lines)
+    assert not any(line.startswith("LFW View 1 at step 10: ") for line in lines)   # the end is scored once, by the job
     assert result["metrics"]["lfw_view1_subset_accuracy"] == result["lfw_view1_curve"][-1]["accuracy"]
     teacher_line = next(line for line in lines if line.startswith("teacher dlib"))
     assert "24 photos (0 from the cache, 24 labelled now" in teacher_line, teacher_line

@@ -237,8 +237,9 @@ def _view1_during_training(trainer, corpus, run_dir, options: JobOptions) -> Non
         return
     lfw_curve.keep_until(run_dir, trainer.step)
     if options.lfw_eval_every > 0 and (trainer.cluster is None or not trainer.cluster.multi):
-        trainer.callbacks.append(lfw_curve.view1_callback(run_dir, root, options.lfw_eval_every, lambda: trainer.step,
-                                                          max_pairs=options.lfw_max_pairs, echo=options.echo))
+        trainer.callbacks.append(lfw_curve.view1_callback(
+            run_dir, root, options.lfw_eval_every, lambda: trainer.step, last=lambda: trainer.target_steps,
+            max_pairs=options.lfw_max_pairs, echo=options.echo))
 
 
 def _builder(spec: RunSpec, corpus, hub, built: dict):
@@ -285,8 +286,7 @@ def _finish(encoder, state, spec: RunSpec, corpus, run_dir, memory, options: Job
     from zoo.publishing import encoder_metadata
 
     config, holdout, echo = spec.config, spec.data.holdout, options.echo
-    eval_steps, lfw_eval, publish, tag, hub = (options.eval_steps, options.lfw_eval, options.publish, options.tag,
-                                               options.hub)
+    eval_steps, publish, tag, hub = options.eval_steps, options.publish, options.tag, options.hub
     save_encoder(encoder, run_dir / ENCODER)
     metrics = {}
     if holdout and eval_steps > 0:

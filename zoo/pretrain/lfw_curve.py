@@ -79,8 +79,9 @@ def plot_curve(points: list[dict], path) -> Path:
     return path
 
 
-def view1_callback(run_dir, root, every: int, step, *, max_pairs: int | None = None, echo=print):
-    """A Keras callback scoring View 1 at the end of the chunk where `step()` reaches a multiple of `every`."""
+def view1_callback(run_dir, root, every: int, step, *, last=None, max_pairs: int | None = None, echo=print):
+    """A Keras callback scoring View 1 at the end of the chunk where `step()` reaches a multiple of `every`,
+    except at `last()`, the run's final step, which the job scores itself once training ends."""
     import keras
 
     from zoo.pretrain.model import find_encoder
@@ -93,7 +94,7 @@ def view1_callback(run_dir, root, every: int, step, *, max_pairs: int | None = N
 
         def on_epoch_end(self, epoch, logs=None):
             now = int(step())
-            if now % int(every) or now in self.done:
+            if now % int(every) or now in self.done or (last is not None and now >= int(last())):
                 return
             t = time.perf_counter()
             result = lfw_verification(find_encoder(self.model), root, view=1, max_pairs=max_pairs)
